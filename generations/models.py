@@ -1,0 +1,262 @@
+"""The video library: source images, prompts, generations and batches.
+
+Public URLs use each object's `code` (a UUID), never the integer primary key.
+Generation.status only changes through `generations.lifecycle.transition`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from . import seedance
+from .validators import validate_prompt_text
+
+
+def source_image_upload_to(instance: SourceImage, filename: str) -> str:
+    # Content-addressed, never the uploaded name: the name is user input.
+    extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(instance.format, "bin")
+    return f"source-images/{instance.sha256[:2]}/{instance.sha256}.{extension}"
+
+
+def generation_video_upload_to(instance: Generation, filename: str) -> str:
+    created = instance.created_at or timezone.now()
+    return f"generations/{created:%Y/%m}/{instance.code}.mp4"
+
+
+def generation_poster_upload_to(instance: Generation, filename: str) -> str:
+    created = instance.created_at or timezone.now()
+    return f"generations/{created:%Y/%m}/{instance.code}.jpg"
+
+
+class SourceImage(models.Model):
+    """An uploaded still that videos are generated from; one row per distinct content."""
+
+    class Format(models.TextChoices):
+        JPEG = "JPEG", "JPEG"
+        PNG = "PNG", "PNG"
+        WEBP = "WEBP", "WebP"
+
+    code = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    file = models.FileField(upload_to=source_image_upload_to, max_length=255)
+    sha256 = models.CharField("SHA-256", max_length=64, unique=True, editable=False)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=8, choices=Format.choices)
+    size_bytes = models.PositiveBigIntegerField()
+    original_filename = models.CharField(max_length=255, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="sourceimage_sha256_hex"),
+            models.CheckConstraint(condition=Q(width__gt=0, height__gt=0), name="sourceimage_dimensions_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.original_filename or f"Image {self.sha256[:12]}"
+
+
+class Prompt(models.Model):
+    """A reusable prompt text. The same text (after normalising whitespace) is one Prompt."""
+
+    code = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    text = models.CharField(max_length=seedance.PROMPT_MAX_LENGTH, validators=[validate_prompt_text])
+    # SHA-256 of validators.normalize_prompt_text(text): the dedupe key.
+    text_hash = models.CharField(max_length=64, unique=True, editable=False)
+    title = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Backstop for the form validation: never a blank prompt.
+            models.CheckConstraint(condition=Q(text__regex=r"\S"), name="prompt_text_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.title or self.text
+        return label if len(label) <= 80 else label[:79] + "…"
+
+
+class Batch(models.Model):
+    """One admin action that created several generations (image × prompts × seeds)."""
+
+    code = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch {str(self.code)[:8]} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class GenerationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # created, not yet sent to fal
+    SUBMITTED = "submitted", "Submitted"  # fal accepted it; request id stored
+    IN_QUEUE = "in_queue", "In queue"  # waiting for a fal runner
+    IN_PROGRESS = "in_progress", "In progress"  # a fal runner is generating it
+    ARCHIVING = "archiving", "Archiving"  # fal finished; copying the mp4 to our storage
+    COMPLETED = "completed", "Completed"  # archived and measured: the end of the happy path
+    FAILED = "failed", "Failed"  # an end; error_code and error_message say why
+    CANCELLING = "cancelling", "Cancelling"  # cancel sent to fal; a running request may still finish
+    CANCELLED = "cancelled", "Cancelled"  # an end
+
+
+class Generation(models.Model):
+    """One request for a video: a source image, a prompt and every model input.
+
+    Lifecycle (see generations.lifecycle for the exact table):
+
+        pending → submitted → in_queue → in_progress → archiving → completed
+                                                   ↘ failed, cancelling → cancelled
+    """
+
+    Status = GenerationStatus
+
+    IN_FLIGHT = (Status.SUBMITTED, Status.IN_QUEUE, Status.IN_PROGRESS, Status.CANCELLING)
+    ENDS = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    code = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    source_image = models.ForeignKey(SourceImage, on_delete=models.PROTECT, related_name="generations")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="generations")
+    # The prompt exactly as sent to fal, kept even if the library prompt is edited.
+    prompt_text = models.TextField()
+    model_id = models.CharField(max_length=200, default=seedance.MODEL_ID, editable=False)
+
+    # Model inputs.
+    aspect_ratio = models.CharField(
+        max_length=8, choices=seedance.AspectRatio.choices, default=seedance.DEFAULT_ASPECT_RATIO
+    )
+    resolution = models.CharField(
+        max_length=8, choices=seedance.Resolution.choices, default=seedance.DEFAULT_RESOLUTION
+    )
+    duration = models.PositiveSmallIntegerField(
+        choices=seedance.DURATION_CHOICES,
+        default=seedance.DEFAULT_DURATION,
+        validators=[MinValueValidator(seedance.MIN_DURATION), MaxValueValidator(seedance.MAX_DURATION)],
+        help_text="Seconds; sent to fal as a string.",
+    )
+    camera_fixed = models.BooleanField(default=seedance.DEFAULT_CAMERA_FIXED)
+    seed = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(seedance.MAX_SEED)],
+        help_text="Empty for a random seed (sent to fal as -1).",
+    )
+    enable_safety_checker = models.BooleanField(default=seedance.DEFAULT_ENABLE_SAFETY_CHECKER)
+
+    # Outputs.
+    seed_used = models.BigIntegerField(null=True, blank=True, help_text="The seed fal reports it used.")
+    fal_video_url = models.URLField(max_length=2000, blank=True, help_text="fal's URL; public and expires after days.")
+    video = models.FileField(upload_to=generation_video_upload_to, max_length=255, blank=True)
+    poster = models.FileField(upload_to=generation_poster_upload_to, max_length=255, blank=True)
+    video_duration = models.FloatField(null=True, blank=True, help_text="Seconds, measured.")
+    video_width = models.PositiveIntegerField(null=True, blank=True)
+    video_height = models.PositiveIntegerField(null=True, blank=True)
+    video_fps = models.FloatField(null=True, blank=True)
+    video_codec = models.CharField(max_length=32, blank=True)
+    video_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    video_sha256 = models.CharField("video SHA-256", max_length=64, blank=True)
+
+    # Bookkeeping.
+    fal_request_id = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    queue_position = models.PositiveIntegerField(null=True, blank=True)
+    fal_logs = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
+    )
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Submissions to fal so far.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When fal finished (or it ended).")
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Gallery: newest first, keyset pagination on (created_at, id).
+            models.Index(fields=["-created_at", "-id"], name="gen_created_id"),
+            # Dashboard and gallery status filters.
+            models.Index(fields=["status", "-created_at"], name="gen_status_created"),
+            # "My generations" and spend per user.
+            models.Index(fields=["requested_by", "-created_at"], name="gen_requester_created"),
+            # The reconcile sweep: only the few rows still waiting on fal.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["submitted", "in_queue", "in_progress", "cancelling"]),
+                name="gen_in_flight_updated",
+            ),
+        ]
+        constraints = [
+            # One generation per fal request: a replayed webhook or a double submit fails loudly.
+            models.UniqueConstraint(
+                fields=["fal_request_id"], condition=~Q(fal_request_id=""), name="gen_unique_fal_request_id"
+            ),
+            models.CheckConstraint(
+                condition=Q(duration__gte=seedance.MIN_DURATION, duration__lte=seedance.MAX_DURATION),
+                name="gen_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(seed__isnull=True) | Q(seed__gte=0, seed__lte=seedance.MAX_SEED), name="gen_seed_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(aspect_ratio__in=seedance.AspectRatio.values), name="gen_aspect_ratio_valid"
+            ),
+            models.CheckConstraint(condition=Q(resolution__in=seedance.Resolution.values), name="gen_resolution_valid"),
+            models.CheckConstraint(condition=Q(status__in=GenerationStatus.values), name="gen_status_valid"),
+            # An archived video has its measurements, so nothing "completed" is half-done.
+            models.CheckConstraint(
+                condition=~Q(status="completed") | (~Q(video="") & Q(video_sha256__regex=r"^[0-9a-f]{64}$")),
+                name="gen_completed_has_video",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Generation {str(self.code)[:8]} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.ENDS
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.status in self.IN_FLIGHT
+
+    def fal_arguments(self, *, image_url: str) -> dict:
+        """The JSON body fal's queue receives for this generation."""
+        return {
+            "prompt": self.prompt_text,
+            "image_url": image_url,
+            "aspect_ratio": self.aspect_ratio,
+            "resolution": self.resolution,
+            "duration": str(self.duration),
+            "camera_fixed": self.camera_fixed,
+            "seed": seedance.RANDOM_SEED if self.seed is None else self.seed,
+            "enable_safety_checker": self.enable_safety_checker,
+        }

@@ -1,0 +1,184 @@
+"""Writes to the library: every entry point (admin, gallery, commands) calls these.
+
+Each function validates fully before it writes, so bad input leaves no row and
+no file behind. Status changes are not here: see generations.lifecycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from . import seedance
+from .images import inspect_image
+from .models import Batch, Generation, Prompt, SourceImage
+from .validators import normalize_seed, prompt_fingerprint, validate_prompt_text
+
+logger = logging.getLogger(__name__)
+
+
+def source_image_ingest(
+    *,
+    file: IO[bytes],
+    filename: str = "",
+    title: str = "",
+    uploaded_by: AbstractBaseUser | None = None,
+) -> tuple[SourceImage, bool]:
+    """Validate and keep an uploaded image; returns (image, created).
+
+    The same bytes uploaded twice return the existing image and store no second copy.
+    Raises ValidationError (nothing written) when the file is not an acceptable image.
+    """
+    max_bytes = settings.SOURCE_IMAGE_MAX_BYTES
+    content = file.read(max_bytes + 1)  # one byte more tells "too large" without reading it all
+    inspected = inspect_image(content, max_bytes=max_bytes)
+
+    existing = SourceImage.objects.filter(sha256=inspected.sha256).first()
+    if existing:
+        return existing, False
+
+    image = SourceImage(
+        sha256=inspected.sha256,
+        width=inspected.width,
+        height=inspected.height,
+        format=inspected.format,
+        size_bytes=len(inspected.content),
+        original_filename=filename[-255:],
+        title=title.strip()[:200],
+        uploaded_by=uploaded_by,
+    )
+    # The file goes to storage first (outside any transaction: it may be S3),
+    # then the row; if the row loses a race to an identical upload, the file goes.
+    image.file.save("upload", ContentFile(inspected.content), save=False)
+    try:
+        with transaction.atomic():
+            image.save()
+    except IntegrityError:
+        stored_name = image.file.name
+        winner = SourceImage.objects.filter(sha256=inspected.sha256).first()
+        if winner is None:
+            image.file.storage.delete(stored_name)
+            raise
+        if winner.file.name != stored_name:
+            image.file.storage.delete(stored_name)
+        return winner, False
+    logger.info("Stored source image %s (%sx%s %s)", image.code, image.width, image.height, image.format)
+    return image, True
+
+
+def prompt_get_or_create(
+    *, text: str, title: str = "", created_by: AbstractBaseUser | None = None
+) -> tuple[Prompt, bool]:
+    """Return the library prompt for `text`, creating it if this text is new.
+
+    Texts that differ only in surrounding or repeated whitespace are the same prompt;
+    the text is stored as first entered. Raises ValidationError for an unusable text.
+    """
+    validate_prompt_text(text)
+    fingerprint = prompt_fingerprint(text)
+    existing = Prompt.objects.filter(text_hash=fingerprint).first()
+    if existing:
+        return existing, False
+    prompt = Prompt(text=text, text_hash=fingerprint, title=title.strip()[:200], created_by=created_by)
+    prompt.full_clean()
+    try:
+        with transaction.atomic():
+            prompt.save()
+    except IntegrityError:
+        return Prompt.objects.get(text_hash=fingerprint), False
+    return prompt, True
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Every model input but the image and the prompt, validated."""
+
+    aspect_ratio: str = seedance.DEFAULT_ASPECT_RATIO
+    resolution: str = seedance.DEFAULT_RESOLUTION
+    duration: int = seedance.DEFAULT_DURATION
+    camera_fixed: bool = seedance.DEFAULT_CAMERA_FIXED
+    seed: int | None = None
+    enable_safety_checker: bool = seedance.DEFAULT_ENABLE_SAFETY_CHECKER
+
+    @classmethod
+    def from_raw(
+        cls,
+        *,
+        aspect_ratio: str = seedance.DEFAULT_ASPECT_RATIO,
+        resolution: str = seedance.DEFAULT_RESOLUTION,
+        duration: int | str = seedance.DEFAULT_DURATION,
+        camera_fixed: bool = seedance.DEFAULT_CAMERA_FIXED,
+        seed: int | str | None = None,
+        enable_safety_checker: bool = seedance.DEFAULT_ENABLE_SAFETY_CHECKER,
+    ) -> GenerationParams:
+        """Check raw values (from a form, a command line, JSON); collects every error at once."""
+        errors: dict[str, list[str]] = {}
+        if aspect_ratio not in seedance.AspectRatio.values:
+            errors["aspect_ratio"] = [
+                f"{aspect_ratio!r} is not an aspect ratio; choose one of {', '.join(seedance.AspectRatio.values)}."
+            ]
+        if resolution not in seedance.Resolution.values:
+            errors["resolution"] = [
+                f"{resolution!r} is not a resolution; choose one of {', '.join(seedance.Resolution.values)}."
+            ]
+        try:
+            duration = int(duration)
+        except (TypeError, ValueError):
+            errors["duration"] = [f"The duration must be a whole number of seconds, not {duration!r}."]
+        else:
+            if not seedance.MIN_DURATION <= duration <= seedance.MAX_DURATION:
+                errors["duration"] = [
+                    f"The duration must be {seedance.MIN_DURATION} to {seedance.MAX_DURATION} seconds, not {duration}."
+                ]
+        try:
+            seed = normalize_seed(seed)
+        except ValidationError as exc:
+            errors["seed"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        return cls(
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            duration=duration,
+            camera_fixed=bool(camera_fixed),
+            seed=seed,
+            enable_safety_checker=bool(enable_safety_checker),
+        )
+
+
+def batch_create(*, owner: AbstractBaseUser | None, note: str = "") -> Batch:
+    return Batch.objects.create(owner=owner, note=note)
+
+
+def generation_create(
+    *,
+    source_image: SourceImage,
+    prompt: Prompt,
+    params: GenerationParams,
+    requested_by: AbstractBaseUser | None = None,
+    batch: Batch | None = None,
+) -> Generation:
+    """Record a new pending generation (it is not sent anywhere yet)."""
+    generation = Generation(
+        source_image=source_image,
+        prompt=prompt,
+        prompt_text=prompt.text,
+        aspect_ratio=params.aspect_ratio,
+        resolution=params.resolution,
+        duration=params.duration,
+        camera_fixed=params.camera_fixed,
+        seed=params.seed,
+        enable_safety_checker=params.enable_safety_checker,
+        requested_by=requested_by,
+        batch=batch,
+    )
+    generation.full_clean()
+    generation.save()
+    return generation

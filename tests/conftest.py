@@ -1,0 +1,161 @@
+"""Shared fixtures: users, images, and real processes (a Celery worker) on the configured services.
+
+The services are whatever the environment configures: embedded defaults
+(SQLite file, file broker) by default, PostgreSQL and Redis when CI sets
+DATABASE_URL and CELERY_BROKER_URL. A configured service that cannot be
+reached fails the run; nothing is skipped for it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from generations import services
+from seedance_studio.celery import app as celery_app
+
+BASE_DIR = Path(settings.BASE_DIR)
+OUTPUT_DIR = BASE_DIR / "test-output"
+
+
+def make_image_bytes(width: int = 320, height: int = 240, fmt: str = "PNG", colour=(200, 80, 40), **save) -> bytes:
+    """A real image, built in memory (no binary fixtures)."""
+    image = Image.new("RGB", (width, height), colour)
+    # A gradient stripe, so different sizes/colours give different bytes and real content.
+    for x in range(0, width, 8):
+        image.putpixel((x, height // 2), (x % 256, 255 - x % 256, 128))
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def image_bytes() -> bytes:
+    return make_image_bytes()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", "alice-password")
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "root-password")
+
+
+@pytest.fixture
+def source_image(db, alice):
+    image, _ = services.source_image_ingest(
+        file=io.BytesIO(make_image_bytes()), filename="still.png", uploaded_by=alice
+    )
+    return image
+
+
+@pytest.fixture
+def prompt(db, alice):
+    prompt, _ = services.prompt_get_or_create(text="A slow zoom over the hills at dawn.", created_by=alice)
+    return prompt
+
+
+@pytest.fixture
+def generation(source_image, prompt, alice):
+    return services.generation_create(
+        source_image=source_image, prompt=prompt, params=services.GenerationParams(), requested_by=alice
+    )
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(request, settings, tmp_path):
+    """Unit tests write media into a fresh folder; worker tests share the configured one."""
+    if request.node.get_closest_marker("worker") or settings.STORAGES["default"]["BACKEND"].endswith("S3Storage"):
+        return
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media"), "base_url": "/media/"},
+        },
+    }
+
+
+def database_url_for_tests() -> str:
+    """A URL for the test database (the one pytest-django created), for child processes."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real `celery worker` process on the configured broker and the test database.
+
+    It consumes a queue of its own, so no other worker on the same broker takes its tasks.
+    """
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    celery_app.conf.task_default_queue = queue
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_tests(),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "SEEDANCE_ENV_FILE": "",
+    }
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    log_path = OUTPUT_DIR / "celery-worker.log"
+    celery = shutil.which("celery", path=str(Path(sys.executable).parent))
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [
+                celery,
+                "-A",
+                "seedance_studio",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--queues",
+                queue,
+                "--hostname",
+                f"{queue}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        from generations.tasks import ping
+
+        try:
+            ping.delay().get(timeout=60)
+        except Exception as exc:
+            raise RuntimeError(
+                f"The Celery worker did not answer within 60 s on {settings.CELERY_BROKER_URL.split('@')[-1]}: "
+                f"{exc!r}. See {log_path}."
+            ) from exc
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
