@@ -190,6 +190,14 @@ class Generation(models.Model):
     )
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Submissions to fal so far.")
+    # Pipeline bookkeeping (see generations.pipeline): the idempotency marker set just
+    # before a submit call, the next time the request is due a status check, and the
+    # lease an archiver holds while it copies the video.
+    submit_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_poll_at = models.DateTimeField(null=True, blank=True, editable=False)
+    archive_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    archive_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

@@ -164,8 +164,9 @@ def generation_create(
     params: GenerationParams,
     requested_by: AbstractBaseUser | None = None,
     batch: Batch | None = None,
+    submit: bool = True,
 ) -> Generation:
-    """Record a new pending generation (it is not sent anywhere yet)."""
+    """Record a new pending generation and, once the transaction commits, queue its submission."""
     generation = Generation(
         source_image=source_image,
         prompt=prompt,
@@ -181,4 +182,10 @@ def generation_create(
     )
     generation.full_clean()
     generation.save()
+    if submit:
+        from .tasks import submit_generation
+
+        # Only after commit: the worker must find the row.
+        pk = generation.pk
+        transaction.on_commit(lambda: submit_generation.delay(pk))
     return generation

@@ -1,13 +1,51 @@
-"""Celery tasks: thin adapters that refetch by id and call the domain layer."""
+"""Celery tasks: thin adapters that take a generation id and call the pipeline.
+
+Every task is idempotent (the pipeline claims its work in the database), so the
+settings acknowledge late and redeliver the tasks of a worker that died.
+"""
 
 from __future__ import annotations
 
+import random
 import socket
 
 from celery import shared_task
 from django.db import connection
 
+from . import pipeline
 from .models import Generation
+
+
+def _retry(task, exc: pipeline.RetryLater):
+    # Jitter spreads out retries of many generations failing at once (a fal outage).
+    countdown = exc.countdown * random.uniform(0.75, 1.25)  # noqa: S311 (not cryptographic)
+    raise task.retry(exc=exc, countdown=countdown, max_retries=None)
+
+
+@shared_task(bind=True, name="generations.submit")
+def submit_generation(self, generation_id: int) -> None:
+    try:
+        pipeline.submit(generation_id, attempt=self.request.retries + 1)
+    except pipeline.RetryLater as exc:
+        _retry(self, exc)
+
+
+@shared_task(name="generations.poll")
+def poll_generation(generation_id: int) -> None:
+    pipeline.poll(generation_id)
+
+
+@shared_task(bind=True, name="generations.archive")
+def archive_generation(self, generation_id: int) -> None:
+    try:
+        pipeline.archive(generation_id)
+    except pipeline.RetryLater as exc:
+        _retry(self, exc)
+
+
+@shared_task(name="generations.reconcile")
+def reconcile() -> str:
+    return str(pipeline.reconcile())
 
 
 @shared_task(name="generations.ping", acks_late=False)

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "generations",
+    "fal_simulator",  # the local stand-in for fal.ai: `manage.py fal_simulator`
 ]
 
 MIDDLEWARE = [
@@ -111,6 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "generations.context_processors.fal_mode",
             ],
         },
     },
@@ -169,6 +171,12 @@ WHITENOISE_USE_FINDERS = True
 
 AWS_STORAGE_BUCKET_NAME = envstr("AWS_STORAGE_BUCKET_NAME")
 if AWS_STORAGE_BUCKET_NAME:
+    from boto3.s3.transfer import TransferConfig
+
+    # Multipart uploads with at most two 8 MiB parts in memory: boto3's default keeps up
+    # to ten, so a video under ~80 MB would be held whole.
+    _transfer_config = TransferConfig(max_concurrency=2, multipart_chunksize=8 * 1024 * 1024)
+    _transfer_config.max_in_memory_upload_chunks = 2  # not a constructor argument in boto3
     # Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
     # an instance role, ...), so no secret is copied into settings.
     _default_storage = {
@@ -184,6 +192,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "default_acl": None,  # private: objects inherit the bucket's (private) policy
             "file_overwrite": False,
             "signature_version": "s3v4",
+            "transfer_config": _transfer_config,
         },
     }
 else:
@@ -235,6 +244,45 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
+CELERY_BEAT_SCHEDULE = {
+    # The safety net under webhooks and per-generation polling: finds generations
+    # whose task was lost (worker killed, broker restarted) and resumes them.
+    "reconcile": {"task": "generations.reconcile", "schedule": float(envint("RECONCILE_INTERVAL", 60))},
+}
+
+# --- fal -------------------------------------------------------------------
+
+# Without FAL_KEY the app talks to the local fal simulator (`manage.py fal_simulator`,
+# started by `make run`), which writes how to reach it into FAL_SIMULATOR_STATE_DIR.
+FAL_KEY = envstr("FAL_KEY")
+FAL_SIMULATED = not FAL_KEY
+FAL_SIMULATOR_STATE_DIR = Path(envstr("FAL_SIMULATOR_STATE_DIR", str(VAR_DIR / "fal-simulator")))
+# The app's public base URL (e.g. https://studio.example.com). When set, fal reports
+# completion by webhook to <base>/webhooks/fal; without it, polling alone carries completion.
+PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL").rstrip("/")
+FAL_WEBHOOK_JWKS_URL = envstr("FAL_WEBHOOK_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json")
+FAL_WEBHOOK_MAX_AGE = envint("FAL_WEBHOOK_MAX_AGE", 300)  # seconds a signed webhook stays valid
+# How fal gets the source image: auto, upload (fal's CDN), presigned (S3 URL), data_uri.
+FAL_IMAGE_TRANSPORT = envstr("FAL_IMAGE_TRANSPORT", "auto")
+FAL_DATA_URI_MAX_BYTES = envint("FAL_DATA_URI_MAX_BYTES", 2 * 1024 * 1024)
+# fal-client retries 408/409/429 and connection errors itself, sleeping inside the call;
+# keep that short and let Celery's backoff (which frees the worker) do the long waits.
+FAL_CLIENT_MAX_ATTEMPTS = envint("FAL_CLIENT_MAX_ATTEMPTS", 3)
+FAL_SUBMIT_MAX_RETRIES = envint("FAL_SUBMIT_MAX_RETRIES", 6)
+# Polling: the interval grows with the request's age, between these bounds (seconds).
+FAL_POLL_MIN_INTERVAL = float(envstr("FAL_POLL_MIN_INTERVAL", "2"))
+FAL_POLL_MAX_INTERVAL = float(envstr("FAL_POLL_MAX_INTERVAL", "30"))
+# With webhooks, polling is only the fallback: first look after this many seconds.
+FAL_WEBHOOK_POLL_FALLBACK = float(envstr("FAL_WEBHOOK_POLL_FALLBACK", "120"))
+# A submit that may have reached fal is never repeated; after this long without a
+# webhook revealing its request id, the generation fails as "uncertain".
+FAL_SUBMIT_DOUBT_GRACE = envint("FAL_SUBMIT_DOUBT_GRACE", 900)
+
+ARCHIVE_MAX_ATTEMPTS = envint("ARCHIVE_MAX_ATTEMPTS", 6)
+ARCHIVE_LEASE_SECONDS = envint("ARCHIVE_LEASE_SECONDS", 1800)
+ARCHIVE_MAX_BYTES = envint("ARCHIVE_MAX_BYTES", 4 * 1024**3)
+RECONCILE_STALE_AFTER = envint("RECONCILE_STALE_AFTER", 120)
+
 # --- Security ---------------------------------------------------------------
 
 # Production defaults when DEBUG is off; each can be relaxed by its variable
@@ -264,3 +312,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The file broker has no host; kombu warns about that on every connection.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}

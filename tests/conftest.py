@@ -8,6 +8,7 @@ reached fails the run; nothing is skipped for it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -100,22 +101,25 @@ def database_url_for_tests() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
+@contextlib.contextmanager
+def running_worker(*, name: str, extra_env: dict[str, str] | None = None):
     """A real `celery worker` process on the configured broker and the test database.
 
-    It consumes a queue of its own, so no other worker on the same broker takes its tasks.
+    It consumes a queue of its own, so no other worker on the same broker takes its
+    tasks; this process sends to that queue while it runs. Its log goes to test-output/.
     """
-    queue = f"test-{uuid.uuid4().hex[:8]}"
+    queue = f"{name}-{uuid.uuid4().hex[:8]}"
+    previous_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = queue
     env = {
         **os.environ,
+        **(extra_env or {}),
         "DATABASE_URL": database_url_for_tests(),
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "SEEDANCE_ENV_FILE": "",
     }
     OUTPUT_DIR.mkdir(exist_ok=True)
-    log_path = OUTPUT_DIR / "celery-worker.log"
+    log_path = OUTPUT_DIR / f"{name}-worker.log"
     celery = shutil.which("celery", path=str(Path(sys.executable).parent))
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -153,9 +157,16 @@ def celery_worker_process(django_db_setup, django_db_blocker):
             ) from exc
         yield process
     finally:
+        celery_app.conf.task_default_queue = previous_queue
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    with running_worker(name="basic") as process:
+        yield process

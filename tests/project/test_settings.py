@@ -25,7 +25,7 @@ print(json.dumps({
     "result_backend": settings.CELERY_RESULT_BACKEND,
     "allowed_hosts": settings.ALLOWED_HOSTS,
     "ssl_redirect": settings.SECURE_SSL_REDIRECT,
-}))
+}, default=str))
 """
 
 PRODUCTION_ENV = {

@@ -1,7 +1,7 @@
 """`make run`: the whole app on one machine, in the foreground, until Ctrl-C.
 
-Migrates, seeds the demo library, then runs the web server, a Celery worker
-and Celery beat as child processes, and stops all of them cleanly on Ctrl-C or
+Migrates, seeds the demo library, then runs the fal simulator (when no FAL_KEY
+is set), the web server, a Celery worker and Celery beat as child processes, and stops all of them cleanly on Ctrl-C or
 when any one of them dies.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -32,8 +32,13 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo")
         env = os.environ.copy()
+        # fal reports completion to the dev server by webhook (the simulator reaches loopback).
+        env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+        children = {}
+        if settings.FAL_SIMULATED:
+            children["fal-simulator"] = self._start_simulator(env)
         celery = [str(Path(sys.executable).with_name("celery")), "-A", "seedance_studio"]
-        children = {
+        children |= {
             "web": self._spawn([sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"], env),
             "worker": self._spawn([*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"], env),
             # Beat in its own process, as in production (embedded in the worker it slows shutdown).
@@ -45,16 +50,39 @@ class Command(BaseCommand):
         self._banner(host, port)
         self._supervise(children)
 
+    def _start_simulator(self, env: dict) -> subprocess.Popen:
+        """The local stand-in for fal.ai; it writes client.env, which every process reads."""
+        client_env = Path(settings.FAL_SIMULATOR_STATE_DIR) / "client.env"
+        client_env.unlink(missing_ok=True)
+        port = os.environ.get("FAL_SIMULATOR_PORT", "0")  # 0: any free port, published in client.env
+        child = self._spawn([sys.executable, "manage.py", "fal_simulator", "--port", port], env)
+        deadline = time.monotonic() + 30
+        while not client_env.exists():
+            if child.poll() is not None or time.monotonic() > deadline:
+                child.kill()
+                raise CommandError("The fal simulator did not start; see its output above.")
+            time.sleep(0.1)
+        return child
+
     def _spawn(self, argv: list[str], env: dict) -> subprocess.Popen:
         # A session of its own, so Ctrl-C reaches only us and we stop children in order.
         return subprocess.Popen(argv, cwd=BASE_DIR, env=env, start_new_session=True)
 
     def _banner(self, host: str, port: int) -> None:
         password = os.environ.get("DEMO_ADMIN_PASSWORD", "(see .env)")
+        fal = (
+            "the local fal simulator (no FAL_KEY is set; how to reach it: "
+            f"{settings.FAL_SIMULATOR_STATE_DIR}/client.env)"
+            if settings.FAL_SIMULATED
+            else "fal.ai (FAL_KEY is set)"
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nSeedance Studio is running at http://{host}:{port}/\n"
                 f"  admin:  http://{host}:{port}/admin/   user: admin   password: {password}\n"
+                f"  videos: {fal}\n"
+                "  try:   .venv/bin/python manage.py generate --image generations/demo/coffee.png "
+                '--prompt "Steam rises slowly" --resolution 480p --duration 3 --wait\n'
                 "  Ctrl-C stops everything.\n"
             )
         )
