@@ -11,8 +11,10 @@ that a failed archive of a finished fal request may be archived again
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
@@ -42,6 +44,22 @@ _STAMPS: dict[str, tuple[str, ...]] = {
     S.COMPLETED: ("archived_at",),
     S.FAILED: ("finished_at",),
     S.CANCELLED: ("finished_at",),
+}
+
+
+# Settling the money when a generation ends (see Generation.cost). A completed one is
+# settled by its caller, with the price of the video fal actually delivered.
+_NOTHING = Value(Decimal(0))
+_SETTLEMENTS: dict[str, dict[str, Any]] = {
+    S.FAILED: {"cost": _NOTHING, "cost_note": Value("")},
+    S.CANCELLED: {
+        # fal may bill a request that a runner had already started.
+        "cost": Case(When(started_at__isnull=True, then=_NOTHING), default=F("cost")),
+        "cost_note": Case(
+            When(started_at__isnull=True, then=Value("")),
+            default=Value("May be charged: cancelled while fal was already running it."),
+        ),
+    },
 }
 
 
@@ -76,6 +94,8 @@ def transition(generation: Generation, target: str, **fields: Any) -> Generation
     values: dict[str, Any] = {"status": target, "updated_at": timezone.now(), **fields}
     for stamp in _STAMPS.get(target, ()):
         values.setdefault(stamp, Coalesce(stamp, Now()))
+    for name, value in _SETTLEMENTS.get(target, {}).items():
+        values.setdefault(name, value)
     updated = Generation.objects.filter(pk=generation.pk, status__in=ALLOWED_FROM[target]).update(**values)
     if updated != 1:
         current = Generation.objects.filter(pk=generation.pk).values_list("status", flat=True).first()

@@ -190,6 +190,20 @@ class Generation(models.Model):
     )
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Submissions to fal so far.")
+    retry_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+        help_text="The generation this one retries or remixes.",
+    )
+    # Money (US dollars, from settings.FAL_PRICING). `cost` is what counts against the
+    # budgets: the estimate is reserved at creation and settled when the generation ends
+    # (actual price when completed, nothing when failed or cancelled before it started).
+    estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    cost_note = models.CharField(max_length=200, blank=True)
     # Pipeline bookkeeping (see generations.pipeline): the idempotency marker set just
     # before a submit call, the next time the request is due a status check, and the
     # lease an archiver holds while it copies the video.
@@ -207,6 +221,11 @@ class Generation(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("generate", "Can generate videos (spends money)"),
+            ("cancel_generation", "Can cancel generations"),
+            ("retry_generation", "Can retry and remix generations (spends money)"),
+        ]
         indexes = [
             # Gallery: newest first, keyset pagination on (created_at, id).
             models.Index(fields=["-created_at", "-id"], name="gen_created_id"),
@@ -268,3 +287,90 @@ class Generation(models.Model):
             "seed": seedance.RANDOM_SEED if self.seed is None else self.seed,
             "enable_safety_checker": self.enable_safety_checker,
         }
+
+
+class Budget(models.Model):
+    """The spending caps (one row). Empty means no cap. Changes are audited."""
+
+    monthly_team_cap = models.DecimalField(
+        "monthly team cap (USD)",
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Most the whole team may spend in a calendar month (UTC). Empty: no cap.",
+    )
+    daily_user_cap = models.DecimalField(
+        "daily cap per user (USD)",
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Most one person may spend in a day (UTC). Empty: no cap.",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "budget"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_team_cap__gte=0) | Q(monthly_team_cap__isnull=True),
+                name="budget_monthly_cap_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(daily_user_cap__gte=0) | Q(daily_user_cap__isnull=True),
+                name="budget_daily_cap_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Budget"
+
+    @classmethod
+    def current(cls) -> Budget:
+        budget, _ = cls.objects.get_or_create(pk=1)
+        return budget
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, and what it cost: generations, cancels, retries, deletions,
+    download links and budget changes. Rows are only ever added."""
+
+    class Action(models.TextChoices):
+        GENERATE = "generate", "Generate"
+        RETRY = "retry", "Retry"
+        REMIX = "remix", "Remix"
+        CANCEL = "cancel", "Cancel"
+        ARCHIVE_RETRY = "archive_retry", "Archive again"
+        DELETE = "delete", "Delete"
+        DOWNLOAD_LINK = "download_link", "Download link issued"
+        BUDGET_CHANGE = "budget_change", "Budget change"
+
+    action = models.CharField(max_length=32, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    # Kept when the generation itself is deleted.
+    generation_code = models.UUIDField(null=True, blank=True)
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=4, default=0)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="audit_created"),
+            models.Index(fields=["action", "-created_at"], name="audit_action_created"),
+            models.Index(fields=["actor", "-created_at"], name="audit_actor_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor or 'system'} at {self.created_at:%Y-%m-%d %H:%M}"

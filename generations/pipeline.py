@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import fal_gateway, lifecycle
+from . import fal_gateway, lifecycle, pricing
 from .archive import ArchiveError, archive_video
 from .fal_gateway import FalError, FalOutput
 from .image_transport import image_url_for_fal
@@ -346,6 +346,8 @@ def archive(generation_id: int) -> None:
         video_codec=facts.codec,
         video_bytes=archived.size_bytes,
         video_sha256=archived.sha256,
+        cost=pricing.actual(width=facts.width, height=facts.height, seconds=facts.duration),
+        cost_note="",
         archive_lease_until=None,
         error_code="",
         error_message="",

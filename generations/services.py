@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import IO
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from . import seedance
+from . import pricing, seedance
 from .images import inspect_image
 from .models import Batch, Generation, Prompt, SourceImage
 from .validators import normalize_seed, prompt_fingerprint, validate_prompt_text
@@ -165,8 +166,21 @@ def generation_create(
     requested_by: AbstractBaseUser | None = None,
     batch: Batch | None = None,
     submit: bool = True,
+    estimated_cost: Decimal | None = None,
+    retry_of: Generation | None = None,
 ) -> Generation:
-    """Record a new pending generation and, once the transaction commits, queue its submission."""
+    """Record a new pending generation and, once the transaction commits, queue its submission.
+
+    Its price is reserved (`cost`) until it ends. Budgets are checked by actions.request,
+    which every user-facing entry point goes through.
+    """
+    if estimated_cost is None:
+        estimated_cost = pricing.estimate(
+            resolution=params.resolution,
+            aspect_ratio=params.aspect_ratio,
+            duration=params.duration,
+            image_size=(source_image.width, source_image.height),
+        )
     generation = Generation(
         source_image=source_image,
         prompt=prompt,
@@ -179,6 +193,9 @@ def generation_create(
         enable_safety_checker=params.enable_safety_checker,
         requested_by=requested_by,
         batch=batch,
+        estimated_cost=estimated_cost,
+        cost=estimated_cost,
+        retry_of=retry_of,
     )
     generation.full_clean()
     generation.save()

@@ -278,6 +278,17 @@ FAL_WEBHOOK_POLL_FALLBACK = float(envstr("FAL_WEBHOOK_POLL_FALLBACK", "120"))
 # webhook revealing its request id, the generation fails as "uncertain".
 FAL_SUBMIT_DOUBT_GRACE = envint("FAL_SUBMIT_DOUBT_GRACE", 900)
 
+# fal's published pricing for this endpoint: $1.0 per million video tokens, where
+# tokens = width x height x fps x seconds / 1024 ($0.243 for 1080p 16:9 5 s).
+FAL_PRICING = {
+    "usd_per_million_tokens": envstr("FAL_PRICE_PER_MILLION_TOKENS", "1.0"),
+    "fps": 24,
+    "source": "https://fal.ai/models/fal-ai/bytedance/seedance/v1/pro/fast/image-to-video (pricing)",
+    "as_of": "2026-11-01",
+}
+# Deleting a generation removes its archived video and poster too (false: keep the objects).
+DELETE_ARCHIVED_FILES = envbool("DELETE_ARCHIVED_FILES", True)
+
 ARCHIVE_MAX_ATTEMPTS = envint("ARCHIVE_MAX_ATTEMPTS", 6)
 ARCHIVE_LEASE_SECONDS = envint("ARCHIVE_LEASE_SECONDS", 1800)
 ARCHIVE_MAX_BYTES = envint("ARCHIVE_MAX_BYTES", 4 * 1024**3)

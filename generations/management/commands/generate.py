@@ -9,8 +9,10 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from generations import seedance, services
+from generations import actions, seedance, services
+from generations.budget import BudgetExceeded
 from generations.models import Generation
+from generations.validators import validate_prompt_text
 
 
 def generation_summary(generation: Generation) -> dict:
@@ -65,6 +67,11 @@ class Command(BaseCommand):
         parser.add_argument("--camera-fixed", action="store_true", help="keep the camera still")
         parser.add_argument("--seed", default=None, help="a fixed seed (default: random, i.e. -1)")
         parser.add_argument("--no-safety-checker", action="store_true", help="disable fal's safety checker")
+        parser.add_argument(
+            "--generate-anyway",
+            action="store_true",
+            help="pay again even if an identical video (same image, prompt, settings, seed) exists",
+        )
         parser.add_argument("--wait", action="store_true", help="follow the generation to the end")
         parser.add_argument("--json", action="store_true", help="print one JSON object as the result")
         parser.add_argument("--timeout", type=float, default=3600, help="with --wait: give up waiting after SECONDS")
@@ -87,15 +94,27 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 enable_safety_checker=not options["no_safety_checker"],
             )
-            prompt, _ = services.prompt_get_or_create(text=options["prompt"])
+            validate_prompt_text(options["prompt"])
             try:
                 with open(options["image"], "rb") as fh:
                     image, _ = services.source_image_ingest(file=fh, filename=options["image"].rsplit("/", 1)[-1])
             except OSError as exc:
                 raise CommandError(f"Cannot read the image {options['image']}: {exc.strerror}.") from None
+            the_plan = actions.plan(images=[image], prompt_texts=[options["prompt"]], params=params)
+            [generation] = actions.request(
+                the_plan, user=None, allow_duplicates=options["generate_anyway"], as_batch=False
+            )
         except ValidationError as exc:
             raise CommandError(_describe(exc)) from None
-        return services.generation_create(source_image=image, prompt=prompt, params=params)
+        except actions.DuplicateRequest as exc:
+            existing = exc.plan.duplicates[0].identical
+            raise CommandError(
+                f"{exc} Existing generation: {existing.code} ({existing.video.name}). "
+                "Add --generate-anyway to pay for it again."
+            ) from None
+        except BudgetExceeded as exc:
+            raise CommandError(f"Refused: {exc}") from None
+        return generation
 
     def _follow(self, generation: Generation, *, timeout: float, live: bool) -> Generation:
         started = time.monotonic()

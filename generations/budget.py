@@ -1,0 +1,94 @@
+"""Spending caps: a team-wide monthly cap and a per-user daily cap.
+
+`reserve` is called inside the transaction that creates the generations. It locks
+the one Budget row first (SELECT … FOR UPDATE on PostgreSQL; SQLite's IMMEDIATE
+transactions serialise writers anyway), so two admins racing for the last dollars
+are checked one after the other, each seeing the other's reservation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from .models import Budget, Generation
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    monthly_cap: Decimal | None
+    spent_this_month: Decimal
+    daily_user_cap: Decimal | None
+    spent_today_by_user: Decimal
+
+    @property
+    def left_this_month(self) -> Decimal | None:
+        return None if self.monthly_cap is None else max(Decimal(0), self.monthly_cap - self.spent_this_month)
+
+    @property
+    def left_today_for_user(self) -> Decimal | None:
+        if self.daily_user_cap is None:
+            return None
+        return max(Decimal(0), self.daily_user_cap - self.spent_today_by_user)
+
+
+# Budget periods are calendar months and days in UTC, whatever the display time zone.
+def month_start(now: datetime | None = None) -> datetime:
+    return day_start(now).replace(day=1)
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def spent_since(since: datetime, *, user: AbstractBaseUser | None = None) -> Decimal:
+    """Money committed since `since`: reserved for unfinished generations, settled for ended ones."""
+    generations = Generation.objects.filter(created_at__gte=since)
+    if user is not None:
+        generations = generations.filter(requested_by=user)
+    return generations.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+
+
+def status_for(user: AbstractBaseUser | None, *, budget: Budget | None = None) -> BudgetStatus:
+    budget = budget or Budget.current()
+    now = timezone.now()
+    return BudgetStatus(
+        monthly_cap=budget.monthly_team_cap,
+        spent_this_month=spent_since(month_start(now)),
+        daily_user_cap=budget.daily_user_cap,
+        spent_today_by_user=spent_since(day_start(now), user=user) if user else Decimal(0),
+    )
+
+
+def reserve(*, user: AbstractBaseUser | None, amount: Decimal) -> BudgetStatus:
+    """Check that `amount` fits both caps; must run inside the transaction that then
+    creates the generations (their `cost` is the reservation). Raises BudgetExceeded."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("budget.reserve must run inside transaction.atomic()")
+    Budget.current()  # make sure the row exists before locking it
+    budget = Budget.objects.select_for_update().get(pk=1)
+    status = status_for(user, budget=budget)
+    left = status.left_this_month
+    if left is not None and amount > left:
+        raise BudgetExceeded(
+            f"This would cost ${amount:.2f}, but only ${left:.2f} of the team's monthly budget "
+            f"(${status.monthly_cap:.2f}) is left."
+        )
+    left_today = status.left_today_for_user
+    if left_today is not None and amount > left_today:
+        raise BudgetExceeded(
+            f"This would cost ${amount:.2f}, but only ${left_today:.2f} of your daily budget "
+            f"(${status.daily_user_cap:.2f}) is left today."
+        )
+    return status
