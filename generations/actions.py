@@ -16,7 +16,6 @@ from django.db import transaction
 
 from . import audit, budget, pipeline, pricing, seedance, services
 from .audit import Action
-from .lifecycle import IllegalTransition
 from .models import Batch, Budget, Generation, SourceImage
 from .services import GenerationParams
 from .validators import prompt_fingerprint, validate_prompt_text
@@ -54,6 +53,10 @@ class Plan:
     @property
     def duplicates(self) -> list[PlannedGeneration]:
         return [item for item in self.items if item.identical is not None]
+
+
+class NotAllowed(Exception):
+    """The generation is not in a state this action applies to."""
 
 
 class DuplicateRequest(Exception):
@@ -193,7 +196,10 @@ def request(
 def retry(generation: Generation, *, user: AbstractBaseUser | None) -> Generation:
     """A new attempt with exactly the same inputs (a failed or cancelled generation)."""
     if generation.status not in (S.FAILED, S.CANCELLED):
-        raise IllegalTransition(generation, "retried", generation.status)
+        raise NotAllowed(
+            f"Generation {generation.code} is {generation.get_status_display().lower()}; "
+            "only failed or cancelled generations can be retried."
+        )
     the_plan = plan(
         images=[generation.source_image], prompt_texts=[generation.prompt_text], params=_params_of(generation)
     )
@@ -249,7 +255,10 @@ def retry_archive(generation: Generation, *, user: AbstractBaseUser | None) -> N
 def delete(generation: Generation, *, user: AbstractBaseUser | None) -> None:
     """Delete an ended generation; its archived files go too unless DELETE_ARCHIVED_FILES is off."""
     if generation.status not in Generation.ENDS:
-        raise IllegalTransition(generation, "deleted", generation.status)
+        raise NotAllowed(
+            f"Generation {generation.code} is {generation.get_status_display().lower()}; cancel it first, "
+            "or wait until it ends, before deleting it."
+        )
     names = [f.name for f in (generation.video, generation.poster) if f]
     storage = generation.video.storage
     remove_files = settings.DELETE_ARCHIVED_FILES
