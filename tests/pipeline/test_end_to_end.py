@@ -23,8 +23,7 @@ from PIL import Image
 from generations import image_transport, media, pipeline, services
 from generations.models import Generation
 from seedance_studio.celery import app as celery_app
-from tests.conftest import database_url_for_tests
-from tests.pipeline.conftest import PIPELINE_ENV, wait_for
+from tests.conftest import PIPELINE_ENV, database_url_for_tests, wait_for
 
 S = Generation.Status
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
