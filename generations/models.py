@@ -210,6 +210,9 @@ class Generation(models.Model):
     submit_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_poll_at = models.DateTimeField(null=True, blank=True, editable=False)
     archive_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The Celery task id holding the lease: a task redelivered after its worker died
+    # keeps its id, so it takes the archive over at once instead of waiting out the lease.
+    archive_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     archive_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)

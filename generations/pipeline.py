@@ -288,18 +288,23 @@ def _schedule_archive(generation_id: int, countdown: float = 0) -> None:
     archive_generation.apply_async((generation_id,), countdown=countdown)
 
 
-def archive(generation_id: int) -> None:
+def archive(generation_id: int, *, owner: str = "") -> None:
     """Copy fal's video into our storage, measure it and make its poster.
 
-    One archiver at a time holds a lease; the video is never generated again, only
-    downloaded again from the kept fal URL. Raises RetryLater for a retryable failure.
+    One archiver at a time holds a lease (`owner` is the Celery task id, so the same task
+    redelivered after a worker died takes over at once). The video is never generated
+    again, only downloaded again from the kept fal URL. Raises RetryLater for a
+    retryable failure.
     """
     now = timezone.now()
+    free = Q(archive_lease_until__isnull=True) | Q(archive_lease_until__lt=now)
+    if owner:
+        free |= Q(archive_lease_owner=owner)
     claimed = (
-        Generation.objects.filter(pk=generation_id, status=S.ARCHIVING)
-        .filter(Q(archive_lease_until__isnull=True) | Q(archive_lease_until__lt=now))
+        Generation.objects.filter(free, pk=generation_id, status=S.ARCHIVING)
         .update(
             archive_lease_until=now + timedelta(seconds=settings.ARCHIVE_LEASE_SECONDS),
+            archive_lease_owner=owner,
             archive_attempts=F("archive_attempts") + 1,
             updated_at=now,
         )

@@ -38,7 +38,7 @@ def poll_generation(generation_id: int) -> None:
 @shared_task(bind=True, name="generations.archive")
 def archive_generation(self, generation_id: int) -> None:
     try:
-        pipeline.archive(generation_id)
+        pipeline.archive(generation_id, owner=self.request.id or "")
     except pipeline.RetryLater as exc:
         _retry(self, exc)
 

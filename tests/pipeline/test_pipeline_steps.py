@@ -278,3 +278,19 @@ def test_describe_fal_detail_reads_pydantic_style_errors():
 def test_http_errors_are_classified(status_code, code, permanent):
     error = fal_gateway._http_error(status_code, "detail", {})
     assert (error.code, error.permanent, error.status_code) == (code, permanent, status_code)
+
+
+def test_an_archive_lease_blocks_others_but_not_the_same_task_redelivered(submitted, fal):
+    pipeline.record_completion(submitted.pk, FalOutput(video_url="https://fal.media/v.mp4", seed=1, raw={}))
+    Generation.objects.filter(pk=submitted.pk).update(
+        archive_lease_until=timezone.now() + timedelta(minutes=30), archive_lease_owner="task-1"
+    )
+    with mock.patch("generations.pipeline.archive_video", autospec=True) as archive_video:
+        archive_video.side_effect = pipeline.ArchiveError("download_failed", "boom", retryable=True)
+        pipeline.archive(submitted.pk, owner="task-2")  # another archiver: leave it alone
+        archive_video.assert_not_called()
+        with pytest.raises(pipeline.RetryLater):
+            pipeline.archive(submitted.pk, owner="task-1")  # its worker died; the redelivery takes over
+        archive_video.assert_called_once()
+    submitted.refresh_from_db()
+    assert submitted.archive_lease_until is None and submitted.error_code == "download_failed"
