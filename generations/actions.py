@@ -90,12 +90,7 @@ def plan(*, images: list[SourceImage], prompt_texts: list[str], params: Generati
     seeds = _seeds(params.seed, variations)
     items = []
     for image in images:
-        cost = pricing.estimate(
-            resolution=params.resolution,
-            aspect_ratio=params.aspect_ratio,
-            duration=params.duration,
-            image_size=(image.width, image.height),
-        )
+        cost = pricing.estimate_for(params, image)
         for text in texts:
             for seed in seeds:
                 item_params = GenerationParams(**{**params.__dict__, "seed": seed})

@@ -55,6 +55,16 @@ def estimate(
     return price_of_tokens(video_tokens(width, height, duration))
 
 
+def estimate_for(params, image) -> Decimal:
+    """The estimate for GenerationParams-like `params` applied to a SourceImage-like `image`."""
+    return estimate(
+        resolution=params.resolution,
+        aspect_ratio=params.aspect_ratio,
+        duration=params.duration,
+        image_size=(image.width, image.height),
+    )
+
+
 def actual(*, width: int, height: int, seconds: float) -> Decimal:
     """The price of the video fal delivered, from its measured size and length (fal bills at 24 fps)."""
     return price_of_tokens(video_tokens(width, height, seconds))

@@ -175,12 +175,7 @@ def generation_create(
     which every user-facing entry point goes through.
     """
     if estimated_cost is None:
-        estimated_cost = pricing.estimate(
-            resolution=params.resolution,
-            aspect_ratio=params.aspect_ratio,
-            duration=params.duration,
-            image_size=(source_image.width, source_image.height),
-        )
+        estimated_cost = pricing.estimate_for(params, source_image)
     generation = Generation(
         source_image=source_image,
         prompt=prompt,
