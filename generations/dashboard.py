@@ -1,0 +1,516 @@
+"""The operations dashboard's figures: every number on /admin/dashboard/ is computed here.
+
+Read-only selectors, each one aggregate query (or a small, fixed number of them) that the
+database answers from the indexes on Generation, so the page stays fast at a million rows:
+
+- windowed figures filter on `created_at` ("requested in the last 30 days", "this month"),
+  which `gen_created_id`, `gen_status_created` and `gen_requester_created` serve;
+- nothing loops over generations in Python: at most one row per status, day, user,
+  batch, error code or histogram bin comes back.
+
+Periods are UTC calendar days and months, like the budgets (generations.budget).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import NotSupportedError, connection
+from django.db.models import Aggregate, Count, DecimalField, F, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from . import budget
+from .models import Budget, Generation
+
+S = Generation.Status
+
+WINDOW_DAYS = 30
+IN_FLIGHT_LIMIT = 50
+TOP_BATCHES = 10
+TOP_FAILURES = 10
+# Everything that has not ended, in pipeline order: what the in-flight list shows.
+ACTIVE_STATUSES = (S.PENDING, S.SUBMITTED, S.IN_QUEUE, S.IN_PROGRESS, S.CANCELLING, S.ARCHIVING)
+# Histogram bins of the time from submission to archive: (upper bound in seconds, label).
+# Fixed, human-sized bins: a typical video takes a minute or two; a long tail means trouble.
+TURNAROUND_BINS: tuple[tuple[float, str], ...] = (
+    (30, "< 30 s"),
+    (60, "30–60 s"),
+    (120, "1–2 min"),
+    (180, "2–3 min"),
+    (300, "3–5 min"),
+    (600, "5–10 min"),
+    (1200, "10–20 min"),
+    (1800, "20–30 min"),
+    (3600, "30–60 min"),
+    (math.inf, "≥ 1 h"),
+)
+PERCENTILES = (0.5, 0.95)
+
+# Sums of many 4-decimal prices need more digits than one price (max_digits=10).
+_MONEY = DecimalField(max_digits=20, decimal_places=4)
+_ZERO = Decimal(0)
+_ENDED = Q(status__in=Generation.ENDS)
+
+
+def _money_sum(field: str, **extra) -> Sum:
+    return Sum(field, output_field=_MONEY, default=_ZERO, **extra)
+
+
+# --- Percentiles ----------------------------------------------------------------
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's PERCENTILE_CONT (an ordered-set aggregate Django does not ship):
+    the p-th percentile, interpolated between the two nearest values."""
+
+    function = "PERCENTILE_CONT"
+    name = "PercentileCont"
+    template = "%(function)s(%(p)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, *, p: float, **extra):
+        if not 0 <= p <= 1:
+            raise ValueError(f"A percentile is a fraction between 0 and 1, not {p!r}.")
+        super().__init__(expression, p=repr(float(p)), **extra)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        raise NotSupportedError("SQLite has no PERCENTILE_CONT; use percentiles_by_offset().")
+
+
+def percentiles_by_offset(queryset: QuerySet, expression: str, count: int, fractions=PERCENTILES) -> list:
+    """Percentiles with PERCENTILE_CONT's interpolation, for databases without it (SQLite).
+
+    `queryset` must annotate `expression`; `count` is its number of rows (known from an
+    aggregate already run). Each percentile is one query fetching at most the two rows
+    around its position (ORDER BY … LIMIT 2 OFFSET k), never the whole set.
+    Returns None for each fraction when there are no rows.
+    """
+    if count == 0:
+        return [None for _ in fractions]
+    ordered = queryset.order_by(expression, "pk").values_list(expression, flat=True)
+    results = []
+    for fraction in fractions:
+        position = fraction * (count - 1)
+        below = math.floor(position)
+        weight = position - below
+        values = list(ordered[below : below + (2 if weight else 1)])
+        low = values[0]
+        results.append(low if len(values) == 1 else low + (values[1] - low) * weight)
+    return results
+
+
+def format_duration(value: timedelta | None) -> str:
+    """timedelta(seconds=95.5) → "1 min 35.5 s", 2 hours → "2 h 0 min"; None → "–"."""
+    if value is None:
+        return "–"
+    seconds = round(value.total_seconds(), 1)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {seconds:g} s"
+    return f"{seconds:g} s"
+
+
+# --- Results ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Completed against failed; generations still running or cancelled are not in it."""
+
+    completed: int
+    failed: int
+
+    @property
+    def ratio(self) -> float | None:
+        ended = self.completed + self.failed
+        return self.completed / ended if ended else None
+
+    @property
+    def percent(self) -> str:
+        return "–" if self.ratio is None else f"{self.ratio * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class DayActivity:
+    day: date
+    requested: int
+    completed: int
+    failed: int
+    spent: Decimal
+    estimated: Decimal
+
+
+@dataclass(frozen=True)
+class Turnaround:
+    """Time from submission to fal until the video was archived, for completed generations."""
+
+    count: int
+    p50: timedelta | None
+    p95: timedelta | None
+    bins: list[tuple[str, int]]
+
+    @property
+    def p50_text(self) -> str:
+        return format_duration(self.p50)
+
+    @property
+    def p95_text(self) -> str:
+        return format_duration(self.p95)
+
+
+@dataclass(frozen=True)
+class FailureReason:
+    error_code: str
+    count: int
+    sample_message: str
+
+
+@dataclass(frozen=True)
+class Storage:
+    videos: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Money committed by a group of generations (see Generation.cost).
+
+    `spent` = `settled` (ended generations, final) + `reserved` (still running, the estimate).
+    """
+
+    generations: int
+    spent: Decimal
+    estimated: Decimal
+    settled: Decimal
+    reserved: Decimal
+    may_be_charged: int  # generations with a cost_note ("may be charged: …")
+
+
+@dataclass(frozen=True)
+class UserSpend:
+    user_id: int | None
+    username: str
+    spend: Spend
+
+
+@dataclass(frozen=True)
+class BatchSpend:
+    batch_id: int
+    code: str
+    note: str
+    owner: str
+    spend: Spend
+
+
+@dataclass(frozen=True)
+class Overview:
+    now: datetime
+    window_start: datetime
+    month_start: datetime
+    status_counts: list[StatusCount]
+    in_flight: list[Generation]
+    in_flight_total: int
+    days: list[DayActivity]
+    success_window: Rate
+    success_all_time: Rate
+    turnaround: Turnaround
+    failures: list[FailureReason]
+    storage: Storage
+    month_spend: Spend
+    spend_by_user: list[UserSpend]
+    spend_by_batch: list[BatchSpend]
+    budget: budget.BudgetStatus
+
+
+# --- Selectors ----------------------------------------------------------------------
+
+
+def window_start(now: datetime, days: int = WINDOW_DAYS) -> datetime:
+    """Midnight UTC `days - 1` days ago: the window is `days` calendar days, today included."""
+    return budget.day_start(now) - timedelta(days=days - 1)
+
+
+def status_counts() -> list[StatusCount]:
+    """How many generations are in each status now; every status, zeros included. One query."""
+    found = dict(Generation.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    return [StatusCount(value, label, found.get(value, 0)) for value, label in S.choices]
+
+
+def in_flight(*, limit: int = IN_FLIGHT_LIMIT) -> list[Generation]:
+    """The oldest `limit` generations that have not ended, oldest first. One query.
+
+    The total comes from status_counts(); only a few columns are loaded (not fal_logs).
+    """
+    return list(
+        Generation.objects.filter(status__in=ACTIVE_STATUSES)
+        .select_related("requested_by")
+        .only(
+            "code",
+            "status",
+            "queue_position",
+            "prompt_text",
+            "resolution",
+            "duration",
+            "error_code",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "requested_by__username",
+        )
+        .order_by("created_at", "pk")[:limit]
+    )
+
+
+def daily_activity(*, now: datetime, days: int = WINDOW_DAYS) -> list[DayActivity]:
+    """Per UTC day of the window, by the day generations were requested: how many, how many
+    of those completed or failed, and what they cost. Every day is listed. One query."""
+    start = window_start(now, days)
+    rows = (
+        Generation.objects.filter(created_at__gte=start)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .order_by()
+        .values("day")
+        .annotate(
+            requested=Count("pk"),
+            completed=Count("pk", filter=Q(status=S.COMPLETED)),
+            failed=Count("pk", filter=Q(status=S.FAILED)),
+            spent=_money_sum("cost"),
+            estimated=_money_sum("estimated_cost"),
+        )
+    )
+    by_day = {row["day"]: row for row in rows}
+    result = []
+    for offset in range(days):
+        day = (start + timedelta(days=offset)).date()
+        row = by_day.get(day)
+        result.append(
+            DayActivity(
+                day=day,
+                requested=row["requested"] if row else 0,
+                completed=row["completed"] if row else 0,
+                failed=row["failed"] if row else 0,
+                spent=row["spent"] if row else _ZERO,
+                estimated=row["estimated"] if row else _ZERO,
+            )
+        )
+    return result
+
+
+def turnaround(*, since: datetime) -> Turnaround:
+    """p50/p95 and a histogram of submitted_at → archived_at for generations completed and
+    requested since `since`. One query on PostgreSQL; on SQLite one more per percentile."""
+    completed = Generation.objects.filter(
+        status=S.COMPLETED, created_at__gte=since, submitted_at__isnull=False, archived_at__isnull=False
+    ).annotate(took=F("archived_at") - F("submitted_at"))
+    aggregates = {"count": Count("pk")}
+    lower = None
+    for index, (upper, _label) in enumerate(TURNAROUND_BINS):
+        in_bin = Q()
+        if lower is not None:
+            in_bin &= Q(took__gte=timedelta(seconds=lower))
+        if upper != math.inf:
+            in_bin &= Q(took__lt=timedelta(seconds=upper))
+        aggregates[f"bin{index}"] = Count("pk", filter=in_bin)
+        lower = upper
+    in_database = connection.vendor == "postgresql"
+    if in_database:
+        for fraction in PERCENTILES:
+            aggregates[f"p{fraction}"] = PercentileCont("took", p=fraction)
+    row = completed.aggregate(**aggregates)
+    if in_database:
+        p50, p95 = (row[f"p{fraction}"] for fraction in PERCENTILES)
+    else:
+        p50, p95 = percentiles_by_offset(completed, "took", row["count"])
+    return Turnaround(
+        count=row["count"],
+        p50=p50,
+        p95=p95,
+        bins=[(label, row[f"bin{index}"]) for index, (_upper, label) in enumerate(TURNAROUND_BINS)],
+    )
+
+
+def failure_reasons(*, since: datetime, limit: int = TOP_FAILURES) -> list[FailureReason]:
+    """Why generations requested since `since` failed: error codes, most frequent first,
+    each with one of its messages. One query (on gen_status_created)."""
+    rows = (
+        Generation.objects.filter(status=S.FAILED, created_at__gte=since)
+        .order_by()
+        .values("error_code")
+        .annotate(n=Count("pk"), sample=Max("error_message"))
+        .order_by("-n", "error_code")[:limit]
+    )
+    return [FailureReason(row["error_code"], row["n"], row["sample"] or "") for row in rows]
+
+
+def storage_used() -> Storage:
+    """Archived videos of completed generations, and their bytes. One query."""
+    row = Generation.objects.filter(status=S.COMPLETED).aggregate(
+        videos=Count("pk"), bytes=Sum("video_bytes", default=0)
+    )
+    return Storage(videos=row["videos"], bytes=int(row["bytes"]))
+
+
+def _spend_aggregates() -> dict:
+    return {
+        "generations": Count("pk"),
+        "spent": _money_sum("cost"),
+        "estimated": _money_sum("estimated_cost"),
+        "settled": _money_sum("cost", filter=_ENDED),
+        "reserved": _money_sum("cost", filter=~_ENDED),
+        "may_be_charged": Count("pk", filter=~Q(cost_note="")),
+    }
+
+
+def _spend(row: dict) -> Spend:
+    return Spend(**{name: row[name] for name in _spend_aggregates()})
+
+
+def spend_totals(*, since: datetime) -> Spend:
+    """What generations requested since `since` cost, in total. One query."""
+    return _spend(Generation.objects.filter(created_at__gte=since).aggregate(**_spend_aggregates()))
+
+
+def spend_by_user(*, since: datetime) -> list[UserSpend]:
+    """Spend per requester since `since`, biggest first. One query."""
+    rows = (
+        Generation.objects.filter(created_at__gte=since)
+        .order_by()
+        .values("requested_by", "requested_by__username")
+        .annotate(**_spend_aggregates())
+        .order_by("-spent", "requested_by__username")
+    )
+    return [UserSpend(row["requested_by"], row["requested_by__username"] or "", _spend(row)) for row in rows]
+
+
+def spend_by_batch(*, since: datetime, limit: int = TOP_BATCHES) -> list[BatchSpend]:
+    """The `limit` batches with the biggest spend since `since`. One query."""
+    rows = (
+        Generation.objects.filter(created_at__gte=since, batch__isnull=False)
+        .order_by()
+        .values("batch", "batch__code", "batch__note", "batch__owner__username")
+        .annotate(**_spend_aggregates())
+        .order_by("-spent", "batch")[:limit]
+    )
+    return [
+        BatchSpend(
+            batch_id=row["batch"],
+            code=str(row["batch__code"]),
+            note=row["batch__note"],
+            owner=row["batch__owner__username"] or "",
+            spend=_spend(row),
+        )
+        for row in rows
+    ]
+
+
+def budget_status(user: AbstractBaseUser) -> budget.BudgetStatus:
+    """budget.status_for(user), without creating the Budget row on a read (none = no caps)."""
+    return budget.status_for(user, budget=Budget.objects.filter(pk=1).first() or Budget())
+
+
+def overview(*, user: AbstractBaseUser, now: datetime | None = None) -> Overview:
+    """Everything the dashboard shows, for `user` (whose daily budget is shown).
+
+    A fixed number of queries whatever the number of generations: 12 on PostgreSQL,
+    14 on SQLite (two percentile look-ups), fewer when nothing has completed yet.
+    """
+    now = now or timezone.now()
+    since = window_start(now)
+    this_month = budget.month_start(now)
+    counts = status_counts()
+    by_status = {one.status: one.count for one in counts}
+    days = daily_activity(now=now)
+    return Overview(
+        now=now,
+        window_start=since,
+        month_start=this_month,
+        status_counts=counts,
+        in_flight=in_flight(),
+        in_flight_total=sum(by_status[status] for status in ACTIVE_STATUSES),
+        days=days,
+        success_window=Rate(completed=sum(day.completed for day in days), failed=sum(day.failed for day in days)),
+        success_all_time=Rate(completed=by_status[S.COMPLETED], failed=by_status[S.FAILED]),
+        turnaround=turnaround(since=since),
+        failures=failure_reasons(since=since),
+        storage=storage_used(),
+        month_spend=spend_totals(since=this_month),
+        spend_by_user=spend_by_user(since=this_month),
+        spend_by_batch=spend_by_batch(since=this_month),
+        budget=budget_status(user),
+    )
+
+
+# --- Spend ledger (CSV export) ------------------------------------------------------
+
+LEDGER_HEADER = (
+    "created_at",
+    "generation",
+    "requested_by",
+    "batch",
+    "status",
+    "resolution",
+    "aspect_ratio",
+    "duration",
+    "estimated_cost",
+    "cost",
+    "cost_note",
+)
+
+
+def month_bounds(month: str | None, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a "YYYY-MM" month; None or "" is the current month.
+    Raises ValueError for anything else."""
+    if not month:
+        start = budget.month_start(now)
+    else:
+        try:
+            start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"{month!r} is not a month; use YYYY-MM, e.g. 2026-11.") from None
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+def spend_ledger(*, start: datetime, end: datetime) -> Iterator[tuple]:
+    """One tuple per generation requested in [start, end), oldest first, in LEDGER_HEADER's
+    order. Streams from the database in chunks (a server-side cursor on PostgreSQL)."""
+    rows = (
+        Generation.objects.filter(created_at__gte=start, created_at__lt=end)
+        .order_by("created_at", "pk")
+        .values_list(
+            "created_at",
+            "code",
+            "requested_by__username",
+            "batch__code",
+            "status",
+            "resolution",
+            "aspect_ratio",
+            "duration",
+            "estimated_cost",
+            "cost",
+            "cost_note",
+        )
+    )
+    for created_at, code, username, batch_code, *rest in rows.iterator(chunk_size=2000):
+        yield (
+            created_at.astimezone(UTC).isoformat(timespec="seconds"),
+            str(code),
+            username or "",
+            str(batch_code) if batch_code else "",
+            *rest,
+        )
