@@ -13,6 +13,7 @@ No database transaction is held across a call to fal or to storage.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -312,11 +313,9 @@ def archive(generation_id: int, *, owner: str = "") -> None:
     if not claimed:
         return
     generation = Generation.objects.get(pk=generation_id)
-    try:
-        # Trust the simulator's TLS for its media URLs; if it is down, the download fails (retryably).
+    # Trust the simulator's TLS for its media URLs; if it is down, the download fails (retryably).
+    with contextlib.suppress(FalError):
         fal_gateway.configure_process()
-    except FalError:
-        pass
     try:
         archived = archive_video(
             url=generation.fal_video_url,
@@ -366,7 +365,8 @@ def archive(generation_id: int, *, owner: str = "") -> None:
 
 def retry_archive(generation: Generation) -> None:
     """Archive a failed generation again from its kept fal URL (no new fal request)."""
-    if not generation.fal_video_url:
+    generation.refresh_from_db()
+    if generation.status != S.FAILED or not generation.fal_video_url:
         raise IllegalTransition(generation, S.ARCHIVING, generation.status)
     lifecycle.transition(generation, S.ARCHIVING, archive_lease_until=None, archive_attempts=0)
     _schedule_archive(generation.pk)
