@@ -231,8 +231,13 @@ def _params_of(generation: Generation) -> GenerationParams:
 
 def cancel(generation: Generation, *, user: AbstractBaseUser | None) -> str:
     """Cancel; the audit record is written first, so it exists even when fal cannot be reached."""
-    audit.record(Action.CANCEL, actor=user, generation=generation, cost=generation.cost,
-                 message=f"Cancel requested (was {generation.get_status_display().lower()}).")
+    audit.record(
+        Action.CANCEL,
+        actor=user,
+        generation=generation,
+        cost=generation.cost,
+        message=f"Cancel requested (was {generation.get_status_display().lower()}).",
+    )
     return pipeline.cancel(generation)
 
 

@@ -301,14 +301,11 @@ def archive(generation_id: int, *, owner: str = "") -> None:
     free = Q(archive_lease_until__isnull=True) | Q(archive_lease_until__lt=now)
     if owner:
         free |= Q(archive_lease_owner=owner)
-    claimed = (
-        Generation.objects.filter(free, pk=generation_id, status=S.ARCHIVING)
-        .update(
-            archive_lease_until=now + timedelta(seconds=settings.ARCHIVE_LEASE_SECONDS),
-            archive_lease_owner=owner,
-            archive_attempts=F("archive_attempts") + 1,
-            updated_at=now,
-        )
+    claimed = Generation.objects.filter(free, pk=generation_id, status=S.ARCHIVING).update(
+        archive_lease_until=now + timedelta(seconds=settings.ARCHIVE_LEASE_SECONDS),
+        archive_lease_owner=owner,
+        archive_attempts=F("archive_attempts") + 1,
+        updated_at=now,
     )
     if not claimed:
         return

@@ -184,8 +184,16 @@ def test_retry_makes_a_new_attempt_with_the_same_inputs(generation, alice):
     lifecycle.transition(generation, S.FAILED, error_code="fal_server_error")
     new = actions.retry(generation, user=alice)
     assert new.retry_of == generation and new.status == S.PENDING
-    fields = ["source_image_id", "prompt_text", "aspect_ratio", "resolution", "duration", "camera_fixed", "seed",
-              "enable_safety_checker"]
+    fields = [
+        "source_image_id",
+        "prompt_text",
+        "aspect_ratio",
+        "resolution",
+        "duration",
+        "camera_fixed",
+        "seed",
+        "enable_safety_checker",
+    ]
     assert [getattr(new, f) for f in fields] == [getattr(generation, f) for f in fields]
     assert AuditEvent.objects.get(action="retry").generation == new
 
@@ -201,8 +209,9 @@ def test_remix_changes_the_seed_or_the_prompt(generation, alice):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("delete_files", [True, False])
-def test_delete_records_the_cost_and_removes_files_by_setting(generation, alice, settings, delete_files,
-                                                              django_capture_on_commit_callbacks):
+def test_delete_records_the_cost_and_removes_files_by_setting(
+    generation, alice, settings, delete_files, django_capture_on_commit_callbacks
+):
     settings.DELETE_ARCHIVED_FILES = delete_files
     generation.video.save("v.mp4", ContentFile(b"video"), save=False)
     generation.poster.save("p.jpg", ContentFile(b"jpeg"), save=False)
