@@ -33,7 +33,7 @@ run: $(STAMP) .env
 # embedded defaults unless DATABASE_URL / CELERY_BROKER_URL are set, as in CI.
 test: $(STAMP)
 	@scripts/ensure_chromium.sh
-	SEEDANCE_ENV_FILE= SEEDANCE_VAR_DIR=var/test FAL_KEY= PUBLIC_BASE_URL= SECRET_KEY=insecure-test-only-key SECURE_SSL_REDIRECT=false \
+	SEEDANCE_ENV_FILE= SEEDANCE_VAR_DIR=var/test FAL_KEY= PUBLIC_BASE_URL= DB_CONN_MAX_AGE=0 SECRET_KEY=insecure-test-only-key SECURE_SSL_REDIRECT=false \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
