@@ -204,3 +204,63 @@ def initial_from_generation(generation: Generation) -> dict:
         "variations": 1,
         "remix_of": generation.code,
     }
+
+
+# --- The gallery's forms ---------------------------------------------------------
+
+
+def _blank_first(choices) -> list:
+    return [("", "Any"), *choices]
+
+
+class GalleryFilterForm(forms.Form):
+    """The gallery's filter bar (GET). A field with a bad value is dropped, the rest still apply."""
+
+    q = forms.CharField(required=False, max_length=200, label="Prompt")
+    status = forms.ChoiceField(required=False, choices=_blank_first(Generation.Status.choices))
+    resolution = forms.ChoiceField(required=False, choices=_blank_first(seedance.Resolution.choices))
+    aspect_ratio = forms.ChoiceField(
+        required=False, choices=_blank_first(seedance.AspectRatio.choices), label="Aspect ratio"
+    )
+    duration = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, choices=_blank_first(seedance.DURATION_CHOICES)
+    )
+    user = forms.CharField(required=False, max_length=150, label="Requested by")
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    image = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    batch = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    sort = forms.ChoiceField(required=False, choices=[("newest", "Newest first"), ("oldest", "Oldest first")])
+
+    def valid_data(self) -> dict:
+        """cleaned_data without the fields that failed validation."""
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
+
+
+class PromptSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class ImageUploadForm(forms.Form):
+    """Several images at once; each is then checked on its own by services.source_image_ingest."""
+
+    MAX_FILES = 50
+
+    files = forms.Field(
+        label="Images",
+        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp", "multiple": True}),
+        error_messages={"required": "Choose at least one image."},
+    )
+
+    def clean_files(self) -> list:
+        files = [f for f in self.files.getlist(self.add_prefix("files")) if f is not None]
+        if not files:
+            raise ValidationError("Choose at least one image.")
+        if len(files) > self.MAX_FILES:
+            raise ValidationError(f"At most {self.MAX_FILES} images at a time, not {len(files)}.")
+        return files

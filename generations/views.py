@@ -3,15 +3,27 @@ from __future__ import annotations
 import json
 import logging
 
-from django.http import HttpRequest, JsonResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import pipeline
+from . import actions, audit, gallery, pipeline, services
+from .audit import Action
+from .budget import BudgetExceeded
 from .fal_gateway import FalError
 from .fal_webhooks import WebhookRejected, verify
+from .forms import GalleryFilterForm, ImageUploadForm, PromptSearchForm
+from .models import Generation
 
 logger = logging.getLogger(__name__)
+
+# A download link is for clicking now, not for sharing.
+DOWNLOAD_LINK_SECONDS = 300
 
 
 @csrf_exempt  # fal cannot send a CSRF token; the ED25519 signature authenticates it instead
@@ -37,3 +49,186 @@ def fal_webhook(request: HttpRequest) -> JsonResponse:
     logger.info("fal webhook for request %s: %s", request_id, outcome)
     # 200 even for an unknown request: fal would otherwise retry it for hours.
     return JsonResponse({"result": outcome})
+
+
+# --- The gallery: the team's pages ----------------------------------------------------
+# Every page needs a login (our own /login/: the admin's refuses non-staff viewers) and
+# view_generation, which the "viewer" and "generator" groups have.
+
+
+def viewer_required(view):
+    return login_required(
+        permission_required("generations.view_generation", raise_exception=True)(view), login_url="login"
+    )
+
+
+def generator_required(view):
+    return viewer_required(permission_required("generations.generate", raise_exception=True)(view))
+
+
+def _get_generation(code) -> Generation:
+    generation = gallery.generation_for_detail(code)
+    if generation is None:
+        raise Http404("No generation with this code.")
+    return generation
+
+
+def _page_args(request: HttpRequest) -> dict:
+    return {"after": request.GET.get("after"), "before": request.GET.get("before")}
+
+
+def _query_without_cursor(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("after", None)
+    params.pop("before", None)
+    return params.urlencode()
+
+
+@viewer_required
+def gallery_index(request: HttpRequest) -> HttpResponse:
+    form = GalleryFilterForm(request.GET)
+    data = form.valid_data()
+    filters = gallery.Filters.from_cleaned(data)
+    page = gallery.generation_page(filters, order=data.get("sort") or gallery.NEWEST, **_page_args(request))
+    context = {"form": form, "filters": filters, "page": page, "query": _query_without_cursor(request)}
+    context["filtered"] = filters != gallery.Filters()
+    return render(request, "gallery/index.html", context)
+
+
+@viewer_required
+def generation_detail(request: HttpRequest, code) -> HttpResponse:
+    generation = _get_generation(code)
+    context = {
+        "generation": generation,
+        "inputs": gallery.model_inputs(generation),
+        "timings": gallery.timings(generation),
+        "total_time": gallery.total_time(generation),
+        "logs": gallery.log_lines(generation),
+        "neighbours": gallery.neighbours(generation),
+        "can_generate": request.user.has_perm("generations.generate"),
+    }
+    return render(request, "gallery/detail.html", context)
+
+
+@viewer_required
+def generation_download(request: HttpRequest, code) -> HttpResponse:
+    generation = _get_generation(code)
+    if not generation.video:
+        raise Http404("This generation has no archived video.")
+    audit.record(
+        Action.DOWNLOAD_LINK,
+        actor=request.user,
+        generation=generation,
+        cost=generation.cost,
+        message=f"Downloaded the video of generation {generation.code}.",
+    )
+    filename = f"seedance-{generation.code}.mp4"
+    storage = generation.video.storage
+    if hasattr(storage, "bucket_name"):  # S3: a short-lived link that makes the browser save the file
+        disposition = f'attachment; filename="{filename}"'
+        url = storage.url(
+            generation.video.name, parameters={"ResponseContentDisposition": disposition}, expire=DOWNLOAD_LINK_SECONDS
+        )
+        return redirect(url)
+    return FileResponse(storage.open(generation.video.name, "rb"), as_attachment=True, filename=filename)
+
+
+@generator_required
+@require_POST
+def generation_remix(request: HttpRequest, code) -> HttpResponse:
+    generation = _get_generation(code)
+    try:
+        new = actions.remix(generation, user=request.user)
+    except BudgetExceeded as exc:
+        messages.error(request, f"Not remixed: over budget. {exc}")
+        return redirect("generation-detail", code=generation.code)
+    except (actions.NotAllowed, ValidationError) as exc:
+        messages.error(request, f"Not remixed: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
+        return redirect("generation-detail", code=generation.code)
+    messages.success(request, f"Remix requested (${new.cost:.2f}); it appears here as it progresses.")
+    return redirect("generation-detail", code=new.code)
+
+
+@viewer_required
+def generation_status(request: HttpRequest) -> JsonResponse:
+    codes = [c for value in request.GET.getlist("ids") for c in value.split(",") if c]
+    response = JsonResponse({"generations": gallery.status_feed(codes)})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@viewer_required
+def image_index(request: HttpRequest) -> HttpResponse:
+    page = gallery.image_page(**_page_args(request))
+    can_upload = request.user.has_perm("generations.generate")
+    context = {"page": page, "form": ImageUploadForm() if can_upload else None, "query": ""}
+    return render(request, "gallery/images.html", context)
+
+
+@generator_required
+@require_POST
+def image_upload(request: HttpRequest) -> HttpResponse:
+    form = ImageUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.errors.get("files", []):
+            messages.error(request, error)
+        return redirect("images")
+    for upload in form.cleaned_data["files"]:
+        name = upload.name
+        try:
+            _, created = services.source_image_ingest(file=upload, filename=name, uploaded_by=request.user)
+        except ValidationError as exc:
+            messages.error(request, f"{name}: refused — {' '.join(exc.messages)}")
+            continue
+        (messages.success if created else messages.info)(
+            request, f"{name}: {'added' if created else 'already in the library'}."
+        )
+    return redirect("images")
+
+
+@viewer_required
+def image_detail(request: HttpRequest, code) -> HttpResponse:
+    image = gallery.image_by_code(code)
+    if image is None:
+        raise Http404("No source image with this code.")
+    page = gallery.generation_page(gallery.Filters(image=image.code), **_page_args(request))
+    context = {"image": image, "page": page, "query": ""}
+    return render(request, "gallery/image_detail.html", context)
+
+
+@viewer_required
+def prompt_index(request: HttpRequest) -> HttpResponse:
+    form = PromptSearchForm(request.GET)
+    q = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    page = gallery.prompt_page(q=q, **_page_args(request))
+    context = {"form": form, "page": page, "q": q, "query": _query_without_cursor(request)}
+    return render(request, "gallery/prompts.html", context)
+
+
+@viewer_required
+def prompt_detail(request: HttpRequest, code) -> HttpResponse:
+    prompt = gallery.prompt_by_code(code)
+    if prompt is None:
+        raise Http404("No prompt with this code.")
+    page = gallery.generation_page(gallery.Filters(prompt=prompt.code), **_page_args(request))
+    return render(request, "gallery/prompt_detail.html", {"prompt": prompt, "page": page, "query": ""})
+
+
+@viewer_required
+def private_media(request: HttpRequest, name: str) -> FileResponse:
+    """Files of the local storage, for logged-in users only (S3 serves its own presigned URLs)."""
+    storage = default_storage
+    parts = name.split("/")
+    if (
+        hasattr(storage, "bucket_name")
+        or name.startswith("/")
+        or "\\" in name
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise Http404("No such file.")
+    try:
+        if not storage.exists(name):
+            raise Http404("No such file.")
+        return FileResponse(storage.open(name, "rb"))
+    except SuspiciousFileOperation:
+        raise Http404("No such file.") from None
