@@ -173,8 +173,9 @@ def filter_generations(queryset: QuerySet, filters: Filters) -> QuerySet:
 
 
 def card_queryset() -> QuerySet:
-    """What a generation card shows, in one query: the row (without its logs) and its image."""
-    return Generation.objects.select_related("source_image").defer("fal_logs")
+    """What a generation card shows, in one query: the row (without its logs) and its image.
+    Trashed generations are not shown (the trash page lists them)."""
+    return Generation.objects.filter(trashed_at__isnull=True).select_related("source_image").defer("fal_logs")
 
 
 def generation_page(
@@ -267,7 +268,8 @@ class Neighbours:
 
 def neighbours(generation: Generation, *, limit: int = NEIGHBOURS) -> Neighbours:
     """A few other generations of the same image, prompt and batch (one query each)."""
-    base = Generation.objects.exclude(pk=generation.pk).only("code", "status", "poster", "prompt_text", "created_at")
+    visible = Generation.objects.filter(trashed_at__isnull=True)
+    base = visible.exclude(pk=generation.pk).only("code", "status", "poster", "prompt_text", "created_at")
 
     def newest(**where) -> list[Generation]:
         return list(base.filter(**where).order_by("-created_at", "-id")[:limit])

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from . import seedance
@@ -204,6 +205,18 @@ class Generation(models.Model):
     estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     cost_note = models.CharField(max_length=200, blank=True)
+
+    # The team's judgement: a 1–5 rating, the pick among compared variations, tags.
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    is_pick = models.BooleanField(default=False, help_text="Chosen as the best of a comparison.")
+    tags = models.ManyToManyField("Tag", blank=True, related_name="generations")
+    # Trash: hidden from the gallery, restorable until TRASH_RETENTION_DAYS, then purged.
+    trashed_at = models.DateTimeField(null=True, blank=True)
+    trashed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Pipeline bookkeeping (see generations.pipeline): the idempotency marker set just
     # before a submit call, the next time the request is due a status check, and the
     # lease an archiver holds while it copies the video.
@@ -260,6 +273,9 @@ class Generation(models.Model):
             ),
             models.CheckConstraint(condition=Q(resolution__in=seedance.Resolution.values), name="gen_resolution_valid"),
             models.CheckConstraint(condition=Q(status__in=GenerationStatus.values), name="gen_status_valid"),
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5), name="gen_rating_range"
+            ),
             # An archived video has its measurements, so nothing "completed" is half-done.
             models.CheckConstraint(
                 condition=~Q(status="completed") | (~Q(video="") & Q(video_sha256__regex=r"^[0-9a-f]{64}$")),
@@ -290,6 +306,70 @@ class Generation(models.Model):
             "seed": seedance.RANDOM_SEED if self.seed is None else self.seed,
             "enable_safety_checker": self.enable_safety_checker,
         }
+
+
+class Tag(models.Model):
+    """A label the team puts on videos ("hero", "needs-fix"); names are unique ignoring case."""
+
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Collection(models.Model):
+    """A named, ordered set of videos the team assembles (a client delivery, a mood board)."""
+
+    code = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="collections"
+    )
+    generations = models.ManyToManyField(Generation, through="CollectionItem", related_name="collections")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CollectionItem(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="collection_items")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["collection", "generation"], name="collection_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.generation} in {self.collection}"
+
+
+class Favourite(models.Model):
+    """A person's star on a video (each member has their own favourites)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="favourites")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "generation"], name="favourite_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.generation}"
 
 
 class Budget(models.Model):

@@ -287,6 +287,8 @@ FAL_PRICING = {
     "source": "https://fal.ai/models/fal-ai/bytedance/seedance/v1/pro/fast/image-to-video (pricing)",
     "as_of": "2026-11-01",
 }
+# Days a generation stays in the trash (restorable) before `purge_trash` deletes it.
+TRASH_RETENTION_DAYS = envint("TRASH_RETENTION_DAYS", 30)
 # Deleting a generation removes its archived video and poster too (false: keep the objects).
 DELETE_ARCHIVED_FILES = envbool("DELETE_ARCHIVED_FILES", True)
 
