@@ -19,6 +19,7 @@ from .fal_gateway import FalError
 from .fal_webhooks import WebhookRejected, verify
 from .forms import GalleryFilterForm, ImageUploadForm, PromptSearchForm
 from .models import Generation
+from .ranged import ranged_file_response
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def prompt_detail(request: HttpRequest, code) -> HttpResponse:
 
 
 @viewer_required
-def private_media(request: HttpRequest, name: str) -> FileResponse:
+def private_media(request: HttpRequest, name: str) -> HttpResponse:
     """Files of the local storage, for logged-in users only (S3 serves its own presigned URLs)."""
     storage = default_storage
     parts = name.split("/")
@@ -229,6 +230,7 @@ def private_media(request: HttpRequest, name: str) -> FileResponse:
     try:
         if not storage.exists(name):
             raise Http404("No such file.")
-        return FileResponse(storage.open(name, "rb"))
+        # Ranges, so players can seek and scrub the local videos.
+        return ranged_file_response(request, storage.open(name, "rb"), name=name, size=storage.size(name))
     except SuspiciousFileOperation:
         raise Http404("No such file.") from None
