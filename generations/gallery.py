@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -27,6 +28,8 @@ PAGE_SIZE = 24
 NEIGHBOURS = 4
 STATUS_FEED_MAX = 100
 NEWEST, OLDEST = "newest", "oldest"
+# Best rated first (unrated last), newest first among equals: see rating_page.
+RATING = "rating"
 
 
 # --- Cursors and keyset pages ------------------------------------------------------
@@ -127,6 +130,13 @@ class Filters:
     user: str = ""
     date_from: date | None = None
     date_to: date | None = None
+    # The library's filters: one person's favourites (a user id: "mine" is the view's
+    # business), a tag name (ignoring case), a collection, a minimum rating, picks only.
+    favourites_of: int | None = None
+    tag: str = ""
+    collection: uuid.UUID | None = None
+    rating: int | None = None
+    picks: bool = False
 
     @classmethod
     def from_cleaned(cls, data: dict) -> Filters:
@@ -169,6 +179,17 @@ def filter_generations(queryset: QuerySet, filters: Filters) -> QuerySet:
         queryset = queryset.filter(created_at__lt=_start_of(f.date_to + timedelta(days=1)))
     if f.q:
         queryset = search_prompt_text(queryset, f.q)
+    # Each of these joins a table unique on (its key, generation), so no row repeats.
+    if f.favourites_of:
+        queryset = queryset.filter(favourites__user_id=f.favourites_of)
+    if f.tag:
+        queryset = queryset.filter(tags__name__iexact=f.tag.strip())
+    if f.collection:
+        queryset = queryset.filter(collection_items__collection__code=f.collection)
+    if f.rating:
+        queryset = queryset.filter(rating__gte=f.rating)
+    if f.picks:
+        queryset = queryset.filter(is_pick=True)
     return queryset
 
 
@@ -181,7 +202,87 @@ def card_queryset() -> QuerySet:
 def generation_page(
     filters: Filters, *, order: str = NEWEST, after: str | None = None, before: str | None = None, size=PAGE_SIZE
 ) -> Page:
-    return keyset_page(filter_generations(card_queryset(), filters), order=order, after=after, before=before, size=size)
+    queryset = filter_generations(card_queryset(), filters)
+    if order == RATING:
+        return rating_page(queryset, after=after, before=before, size=size)
+    return keyset_page(queryset, order=order, after=after, before=before, size=size)
+
+
+# --- Sorting by rating -------------------------------------------------------------
+# Keyset on (rating, created_at, id), all descending, with unrated rows last: the rating is
+# read as Coalesce(rating, 0) (ratings are 1–5), so NULLs need no special case in the
+# comparisons and both databases order them the same way. No index serves this order (a
+# sort of the filtered rows per page); the team's library is thousands of rows, not millions.
+
+
+def _encode_rating_cursor(rating_key: int, created_at: datetime, pk: int) -> str:
+    raw = f"r{rating_key}|{created_at.isoformat()}|{pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_rating_cursor(value: str | None) -> tuple[int, datetime, int] | None:
+    """The (rating or 0, created_at, id) inside a rating cursor; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        rating, stamp, pk = raw.split("|")
+        if not rating.startswith("r"):
+            return None
+        rating_key, created_at, pk_value = int(rating[1:]), parse_datetime(stamp), int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if created_at is None or timezone.is_naive(created_at):
+        return None
+    return rating_key, created_at, pk_value
+
+
+def _rating_beyond(cursor: tuple[int, datetime, int], *, descending: bool) -> Q:
+    rating_key, created_at, pk = cursor
+    op = "lt" if descending else "gt"
+    return (
+        Q(**{f"rating_key__{op}": rating_key})
+        | Q(rating_key=rating_key, **{f"created_at__{op}": created_at})
+        | Q(rating_key=rating_key, created_at=created_at, **{f"id__{op}": pk})
+    )
+
+
+def _rating_cursor_of(obj: Any) -> str:
+    return _encode_rating_cursor(obj.rating_key, obj.created_at, obj.pk)
+
+
+def rating_page(
+    queryset: QuerySet, *, after: str | None = None, before: str | None = None, size: int = PAGE_SIZE
+) -> Page:
+    """keyset_page's twin for the best-rated-first order (same cursor semantics)."""
+    queryset = queryset.annotate(rating_key=Coalesce("rating", 0))
+    keys, reverse_keys = ("-rating_key", "-created_at", "-id"), ("rating_key", "created_at", "id")
+    back = _decode_rating_cursor(before)
+    forward = _decode_rating_cursor(after) if back is None else None
+    if back is not None:
+        rows = list(queryset.filter(_rating_beyond(back, descending=False)).order_by(*reverse_keys)[: size + 1])
+        items = rows[:size][::-1]
+        return Page(
+            items=items,
+            next_cursor=_rating_cursor_of(items[-1]) if items else after,
+            prev_cursor=_rating_cursor_of(items[0]) if items and len(rows) > size else None,
+        )
+    if forward is not None:
+        queryset = queryset.filter(_rating_beyond(forward, descending=True))
+    rows = list(queryset.order_by(*keys)[: size + 1])
+    items = rows[:size]
+    return Page(
+        items=items,
+        next_cursor=_rating_cursor_of(items[-1]) if len(rows) > size else None,
+        prev_cursor=_rating_cursor_of(items[0]) if forward is not None and items else None,
+    )
+
+
+def ordered_for_export(queryset: QuerySet, order: str = NEWEST) -> QuerySet:
+    """The same rows in the gallery's order, for a manifest of the whole filtered view."""
+    if order == RATING:
+        return queryset.annotate(rating_key=Coalesce("rating", 0)).order_by("-rating_key", "-created_at", "-id")
+    return queryset.order_by("created_at", "id") if order == OLDEST else queryset.order_by("-created_at", "-id")
 
 
 # --- One generation ----------------------------------------------------------------
