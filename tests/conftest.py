@@ -79,6 +79,41 @@ def generation(source_image, prompt, alice):
     )
 
 
+def team_member(django_user_model, name: str, group: str | None, **extra):
+    """A user in one of the team's groups ("viewer", "generator"), password "<name>-password"."""
+    from django.contrib.auth.models import Group
+
+    from generations.roles import ensure_groups
+
+    ensure_groups()  # post_migrate made them; idempotent
+    user = django_user_model.objects.create_user(name, f"{name}@example.com", f"{name}-password", **extra)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    return team_member(django_user_model, "vera", "viewer")
+
+
+@pytest.fixture
+def generator(db, django_user_model):
+    return team_member(django_user_model, "gene", "generator")
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def generator_client(client, generator):
+    client.force_login(generator)
+    return client
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(request, settings, tmp_path):
     """Unit tests write media into a fresh folder; worker tests share the configured one."""

@@ -11,14 +11,12 @@ import io
 from unittest import mock
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from generations import services
 from generations.models import Generation
-from generations.roles import ensure_groups
-from tests.conftest import make_image_bytes
+from tests.conftest import make_image_bytes, team_member
 
 S = Generation.Status
 
@@ -42,33 +40,15 @@ def root_client(client, superuser):
     return client
 
 
-def _member(django_user_model, name: str, group: str):
-    ensure_groups()  # post_migrate made them in the test database too; this is idempotent
-    user = django_user_model.objects.create_user(name, f"{name}@example.com", f"{name}-password", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
+# In the admin, the team's members are staff (the admin lets in nobody else).
 @pytest.fixture
 def generator(django_user_model):
-    return _member(django_user_model, "gina", "generator")
+    return team_member(django_user_model, "gina", "generator", is_staff=True)
 
 
 @pytest.fixture
 def viewer(django_user_model):
-    return _member(django_user_model, "vic", "viewer")
-
-
-@pytest.fixture
-def generator_client(client, generator):
-    client.force_login(generator)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, viewer):
-    client.force_login(viewer)
-    return client
+    return team_member(django_user_model, "vic", "viewer", is_staff=True)
 
 
 @pytest.fixture

@@ -5,43 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import Group
 
 from generations.models import Generation
-from generations.roles import ensure_groups
 
 S = Generation.Status
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-def _member(django_user_model, name: str, group: str | None, **extra):
-    ensure_groups()
-    user = django_user_model.objects.create_user(name, f"{name}@example.com", f"{name}-password", **extra)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def viewer(db, django_user_model):
-    return _member(django_user_model, "vera", "viewer")
-
-
-@pytest.fixture
-def generator(db, django_user_model):
-    return _member(django_user_model, "gene", "generator")
-
-
-@pytest.fixture
-def viewer_client(client, viewer):
-    client.force_login(viewer)
-    return client
-
-
-@pytest.fixture
-def generator_client(client, generator):
-    client.force_login(generator)
-    return client
 
 
 @pytest.fixture

@@ -9,15 +9,11 @@ from tests.gallery.conftest import (  # noqa: F401  (fixtures)
     T0,
     S,
     completed_with_files,
-    generator,
-    generator_client,
     image_b,
     make,
-    viewer,
-    viewer_client,
 )
 
 
 @pytest.fixture
-def collection(db, viewer):  # noqa: F811  (the imported fixture)
+def collection(db, viewer):
     return library.collection_create(name="Client delivery", owner=viewer)
