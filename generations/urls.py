@@ -5,6 +5,7 @@ from . import views, views_library
 
 urlpatterns = [
     path("webhooks/fal", views.fal_webhook, name="fal-webhook"),
+    path("healthz", views.healthz, name="healthz"),
     # The team's gallery.
     path("", views_library.gallery_index, name="gallery"),  # views.gallery_index + the library's filters
     path("generations/status.json", views.generation_status, name="generation-status"),

@@ -10,9 +10,9 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from . import actions, audit, gallery, pipeline, services
+from . import actions, audit, gallery, health, pipeline, services
 from .audit import Action
 from .budget import BudgetExceeded
 from .fal_gateway import FalError
@@ -234,3 +234,15 @@ def private_media(request: HttpRequest, name: str) -> HttpResponse:
         return ranged_file_response(request, storage.open(name, "rb"), name=name, size=storage.size(name))
     except SuspiciousFileOperation:
         raise Http404("No such file.") from None
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers and monitors: no login, no secrets; 503 when a part is unreachable."""
+    checks = health.run_checks()
+    healthy = all(check["ok"] for check in checks.values())
+    response = JsonResponse(
+        {"status": "ok" if healthy else "failing", "checks": checks}, status=200 if healthy else 503
+    )
+    response["Cache-Control"] = "no-store"
+    return response
