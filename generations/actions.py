@@ -5,6 +5,7 @@ cancel, delete, change the budget. Each checks permissions' business rules (budg
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -93,7 +94,7 @@ def plan(*, images: list[SourceImage], prompt_texts: list[str], params: Generati
         cost = pricing.estimate_for(params, image)
         for text in texts:
             for seed in seeds:
-                item_params = GenerationParams(**{**params.__dict__, "seed": seed})
+                item_params = dataclasses.replace(params, seed=seed)
                 items.append(
                     PlannedGeneration(
                         source_image=image,
@@ -122,12 +123,7 @@ def find_identical(image: SourceImage, prompt_text: str, params: GenerationParam
             status=S.COMPLETED,
             source_image__sha256=image.sha256,
             prompt__text_hash=prompt_fingerprint(prompt_text),
-            aspect_ratio=params.aspect_ratio,
-            resolution=params.resolution,
-            duration=params.duration,
-            camera_fixed=params.camera_fixed,
-            seed=params.seed,
-            enable_safety_checker=params.enable_safety_checker,
+            **params.as_model_fields(),
         )
         .order_by("-created_at")
         .first()
@@ -196,7 +192,7 @@ def retry(generation: Generation, *, user: AbstractBaseUser | None) -> Generatio
             "only failed or cancelled generations can be retried."
         )
     the_plan = plan(
-        images=[generation.source_image], prompt_texts=[generation.prompt_text], params=_params_of(generation)
+        images=[generation.source_image], prompt_texts=[generation.prompt_text], params=GenerationParams.of(generation)
     )
     [new] = request(
         the_plan, user=user, allow_duplicates=True, as_batch=False, retry_of=generation, action=Action.RETRY
@@ -208,7 +204,7 @@ def remix(
     generation: Generation, *, user: AbstractBaseUser | None, prompt_text: str | None = None, seed: int | None = None
 ) -> Generation:
     """The same inputs with a new seed (random unless given), or an edited prompt."""
-    params = GenerationParams(**{**_params_of(generation).__dict__, "seed": seed})
+    params = dataclasses.replace(GenerationParams.of(generation), seed=seed)
     the_plan = plan(
         images=[generation.source_image], prompt_texts=[prompt_text or generation.prompt_text], params=params
     )
@@ -216,17 +212,6 @@ def remix(
         the_plan, user=user, allow_duplicates=True, as_batch=False, retry_of=generation, action=Action.REMIX
     )
     return new
-
-
-def _params_of(generation: Generation) -> GenerationParams:
-    return GenerationParams(
-        aspect_ratio=generation.aspect_ratio,
-        resolution=generation.resolution,
-        duration=generation.duration,
-        camera_fixed=generation.camera_fixed,
-        seed=generation.seed,
-        enable_safety_checker=generation.enable_safety_checker,
-    )
 
 
 def cancel(generation: Generation, *, user: AbstractBaseUser | None) -> str:

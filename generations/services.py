@@ -6,6 +6,7 @@ no file behind. Status changes are not here: see generations.lifecycle.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -108,6 +109,14 @@ class GenerationParams:
     seed: int | None = None
     enable_safety_checker: bool = seedance.DEFAULT_ENABLE_SAFETY_CHECKER
 
+    def as_model_fields(self) -> dict:
+        """The Generation fields these params fill (the names are the model's)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def of(cls, generation: Generation) -> GenerationParams:
+        return cls(**{f.name: getattr(generation, f.name) for f in dataclasses.fields(cls)})
+
     @classmethod
     def from_raw(
         cls,
@@ -180,12 +189,7 @@ def generation_create(
         source_image=source_image,
         prompt=prompt,
         prompt_text=prompt.text,
-        aspect_ratio=params.aspect_ratio,
-        resolution=params.resolution,
-        duration=params.duration,
-        camera_fixed=params.camera_fixed,
-        seed=params.seed,
-        enable_safety_checker=params.enable_safety_checker,
+        **params.as_model_fields(),
         requested_by=requested_by,
         batch=batch,
         estimated_cost=estimated_cost,
