@@ -40,6 +40,9 @@ def fal(sim, monkeypatch) -> fal_client.SyncClient:
     monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", f"{sim.base_url}/")
     monkeypatch.setattr(fal_client.client, "REST_URL", sim.base_url)
     monkeypatch.setattr(fal_client.client, "CDN_URL", sim.base_url)
+    # fal-client's own retry budget: the app's gateway lowers this process-wide, and the
+    # pipeline tests may have run first in this process.
+    monkeypatch.setattr(fal_client.client, "MAX_ATTEMPTS", 10)
     return fal_client.SyncClient(key=sim.fal_key)
 
 
