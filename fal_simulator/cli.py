@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, default_state_dir: str | N
     switches.add_argument("--webhook-retry-delay", type=float, help="first retry backoff, doubling (default 0.5)")
     switches.add_argument("--webhook-timeout", type=float, help="seconds per webhook attempt (default 5)")
     switches.add_argument("--video-fault", choices=VIDEO_FAULTS, help="serve rendered videos broken this way")
+    switches.add_argument(
+        "--video-bytes-per-second", type=int, help="serve files at most this fast (default: unthrottled)"
+    )
     switches.add_argument("--seed", type=int, dest="random_seed", help="seed for the fault dice and random seeds")
 
 
@@ -100,6 +103,7 @@ SWITCH_OPTIONS = (
     "webhook_retry_delay",
     "webhook_timeout",
     "video_fault",
+    "video_bytes_per_second",
     "random_seed",
 )
 

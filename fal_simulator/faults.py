@@ -48,6 +48,7 @@ class Switches:
     webhook_retry_delay: float = 0.5  # first backoff; doubles per attempt
     webhook_timeout: float = 5.0
     video_fault: str = "none"  # how rendered videos are served: none, truncated, short_read, not_mp4
+    video_bytes_per_second: int = 0  # serve files at most this fast (0: as fast as possible)
     random_seed: int | None = None  # seeds the dice, so fractions are reproducible
 
     def updated(self, changes: dict[str, Any]) -> Switches:
@@ -64,6 +65,8 @@ class Switches:
     def check(self) -> None:
         if not 1 <= self.concurrency <= MAX_CONCURRENCY:
             raise SwitchError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
+        if self.video_bytes_per_second < 0:
+            raise SwitchError("video_bytes_per_second must be 0 (unthrottled) or more")
         if self.webhook_attempts < 1:
             raise SwitchError("webhook_attempts must be at least 1")
         if self.video_fault not in VIDEO_FAULTS:

@@ -783,15 +783,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.method == "HEAD":
             return None
+        rate = sim.switches.video_bytes_per_second
+        piece = min(CHUNK, max(rate // 10, 1)) if rate else CHUNK
         with open(stored.path, "rb") as handle:
             handle.seek(start)
             left = length
             while left > 0:
-                chunk = handle.read(min(CHUNK, left))
+                chunk = handle.read(min(piece, left))
                 if not chunk:
                     break
                 self.wfile.write(chunk)
                 left -= len(chunk)
+                if rate:  # a slow network, so a download can be caught halfway
+                    time.sleep(len(chunk) / rate)
         if fault == "short_read":
             self.wfile.flush()
             self.close_connection = True

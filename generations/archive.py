@@ -14,13 +14,14 @@ by the storage's `transfer_config` (boto3's default: up to 10, i.e. 80 MiB).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import IO
 
@@ -30,6 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
 
 from . import media
 
@@ -113,7 +116,7 @@ def archive_video(
     """
     storage = storage or default_storage
     started = time.monotonic()
-    with _temporary_file() as download:
+    with _temporary_file(os.path.splitext(os.path.basename(video_key))[0]) as download:
         size_bytes, sha256 = _download(url, download, max_bytes=max_bytes, timeout=timeout)
         facts = _checked_facts(download.name, expected_duration)
         poster = _poster_jpeg(download.name)
@@ -140,10 +143,20 @@ def duration_tolerance(expected_duration: float) -> float:
 # --- Download ---------------------------------------------------------------------------------
 
 
+TEMPORARY_DIR = os.path.join(tempfile.gettempdir(), "seedance-archive")
+
+
 @contextmanager
-def _temporary_file() -> Iterator[IO[bytes]]:
-    # Deleted when the block ends, whatever happens inside it.
-    with tempfile.NamedTemporaryFile(prefix="archive-", suffix=".mp4") as file:
+def _temporary_file(stem: str) -> Iterator[IO[bytes]]:
+    """A temporary file named after the video, deleted when the block ends.
+
+    A worker killed mid-download cannot delete its file; the next attempt at the same
+    video removes it (only one archiver works on a video at a time: the lease)."""
+    os.makedirs(TEMPORARY_DIR, exist_ok=True)
+    for leftover in glob.glob(os.path.join(TEMPORARY_DIR, f"{glob.escape(stem)}-*")):
+        with suppress(FileNotFoundError):
+            os.remove(leftover)
+    with tempfile.NamedTemporaryFile(prefix=f"{stem}-", suffix=".mp4", dir=TEMPORARY_DIR) as file:
         yield file
 
 
@@ -288,6 +301,7 @@ def _replace(storage: Storage, key: str, content: File, content_type: str) -> st
     # With file_overwrite=False (our settings) a storage saves beside an existing object under
     # a new random name; deleting first keeps one object under the exact key.
     storage.delete(key)
+    _abort_unfinished_uploads(storage, key)
     # S3Storage takes the ContentType from this attribute before guessing from the name.
     content.content_type = content_type
     # A File over the open temporary file, never bytes: FileSystemStorage copies it in chunks
@@ -300,6 +314,23 @@ def _replace(storage: Storage, key: str, content: File, content_type: str) -> st
             "storage_conflict", f"The storage kept the file as {name!r}, not {key!r}; another writer?", retryable=True
         )
     return name
+
+
+def _abort_unfinished_uploads(storage: Storage, key: str) -> None:
+    """Abort S3 multipart uploads to `key` left unfinished by an earlier attempt.
+
+    A worker killed halfway through an upload leaves its parts in the bucket: invisible,
+    but kept (and billed) until aborted. Only one archiver works on a key at a time (the
+    lease), so any unfinished upload to it is a dead one."""
+    if not isinstance(storage, S3Storage):
+        return
+    name = storage._normalize_name(clean_name(key))
+    client = storage.connection.meta.client
+    listing = client.list_multipart_uploads(Bucket=storage.bucket_name, Prefix=name)
+    for upload in listing.get("Uploads", []):
+        if upload["Key"] == name:
+            logger.info("Aborting an unfinished upload of %s left by an earlier attempt", name)
+            client.abort_multipart_upload(Bucket=storage.bucket_name, Key=name, UploadId=upload["UploadId"])
 
 
 def _remove_quietly(storage: Storage, names: list[str]) -> None:

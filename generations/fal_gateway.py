@@ -157,7 +157,7 @@ def _client():
             fal_module.REST_URL = conn.rest_url
             fal_module.CDN_URL = conn.cdn_url
         fal_module.MAX_ATTEMPTS = max(1, settings.FAL_CLIENT_MAX_ATTEMPTS)
-        client = fal_client.SyncClient(key=conn.key, default_timeout=60.0)
+        client = fal_client.SyncClient(key=conn.key, default_timeout=settings.FAL_CLIENT_TIMEOUT)
         _client_cache.clear()
         _client_cache[cache_key] = client
         return client
@@ -166,7 +166,11 @@ def _client():
 def submit(arguments: dict, *, webhook_url: str | None = None) -> str:
     """Put a request on fal's queue; returns its request id."""
     try:
-        handle = _client().submit(seedance.MODEL_ID, arguments, webhook_url=webhook_url)
+        # start_timeout also makes fal-client give up, not re-send, when the answer is late:
+        # a re-sent POST could queue a second paid job. We treat the timeout as uncertain.
+        handle = _client().submit(
+            seedance.MODEL_ID, arguments, webhook_url=webhook_url, start_timeout=settings.FAL_START_TIMEOUT
+        )
     except Exception as exc:
         raise _translate(exc, submitting=True) from exc
     return handle.request_id

@@ -24,7 +24,9 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import fal_gateway, lifecycle, pricing
+from seedance_studio.redaction import redact
+
+from . import fal_gateway, leases, lifecycle, pricing
 from .archive import ArchiveError, archive_video
 from .fal_gateway import FalError, FalOutput
 from .image_transport import image_url_for_fal
@@ -85,7 +87,7 @@ def submit(generation_id: int, *, attempt: int = 1) -> None:
         if error.uncertain:
             # Keep the marker: the request may exist at fal. A webhook may still reveal it.
             _note_problem(generation, error.code, f"{error.message} Not sent again, to avoid paying twice.")
-            _resolve_submit_in_doubt(generation)
+            _resolve_submit_in_doubt(generation, call_over=True)
             return
         # fal certainly did not queue it: the marker comes off, so a retry may submit.
         Generation.objects.filter(pk=generation_id, status=S.PENDING).update(submit_started_at=None)
@@ -126,8 +128,12 @@ def _record_submitted(generation: Generation, request_id: str) -> None:
     _schedule_poll(generation.pk, _first_poll_delay())
 
 
-def _resolve_submit_in_doubt(generation: Generation) -> None:
+def _resolve_submit_in_doubt(generation: Generation, *, call_over: bool = False) -> None:
     """A submit was started before and did not finish: never submit again.
+
+    Unless `call_over` (the caller's own call just ended in doubt), the marker may be
+    another run's that is still waiting for fal's answer; nothing is decided until no
+    submit call can still be running.
 
     With webhooks, fal will tell us (the webhook URL carries the generation's code);
     wait for that up to FAL_SUBMIT_DOUBT_GRACE. Otherwise, or after that, fail with
@@ -137,6 +143,8 @@ def _resolve_submit_in_doubt(generation: Generation) -> None:
     if generation.status != S.PENDING or generation.submit_started_at is None:
         return
     age = (timezone.now() - generation.submit_started_at).total_seconds()
+    if not call_over and age < _longest_submit_call():
+        return  # another run (a duplicate task) may be inside the call right now
     if settings.PUBLIC_BASE_URL and age < settings.FAL_SUBMIT_DOUBT_GRACE:
         return  # reconcile looks again later
     _fail(
@@ -145,6 +153,11 @@ def _resolve_submit_in_doubt(generation: Generation) -> None:
         "The submission to fal was interrupted and it is unknown whether fal received it. It was not "
         "sent again, so you are not charged twice; check fal's request history, then retry if needed.",
     )
+
+
+def _longest_submit_call() -> float:
+    """Seconds a submit call can last: fal-client's attempts, each up to its timeout, and an image upload."""
+    return settings.FAL_CLIENT_TIMEOUT * (settings.FAL_CLIENT_MAX_ATTEMPTS + 1) + 30
 
 
 # --- follow the request ---------------------------------------------------
@@ -221,7 +234,7 @@ def _record_progress(generation: Generation, state: fal_gateway.RequestStatus) -
     target = S.IN_QUEUE if state.state == "IN_QUEUE" else S.IN_PROGRESS
     fields = {"queue_position": state.queue_position if target == S.IN_QUEUE else None}
     if state.logs:
-        fields["fal_logs"] = state.logs
+        fields["fal_logs"] = redact_logs(state.logs)
     if generation.status != target and lifecycle.can_transition(generation.status, target):
         try:
             lifecycle.transition(generation, target, **fields)
@@ -231,9 +244,19 @@ def _record_progress(generation: Generation, state: fal_gateway.RequestStatus) -
     lifecycle.record_progress(generation, **fields)
 
 
+def redact_logs(logs: list) -> list:
+    """fal's log lines as they are stored (and shown): a secret echoed in one is redacted."""
+    return [
+        {k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}
+        if isinstance(entry, dict)
+        else redact(str(entry))
+        for entry in logs
+    ]
+
+
 def _take_completion(generation: Generation, state: fal_gateway.RequestStatus) -> None:
     if state.logs:
-        lifecycle.record_progress(generation, fal_logs=state.logs)
+        lifecycle.record_progress(generation, fal_logs=redact_logs(state.logs))
     try:
         output = fal_gateway.result(generation.fal_request_id)
     except FalError as error:
@@ -297,32 +320,24 @@ def archive(generation_id: int, *, owner: str = "") -> None:
     again, only downloaded again from the kept fal URL. Raises RetryLater for a
     retryable failure.
     """
-    now = timezone.now()
-    free = Q(archive_lease_until__isnull=True) | Q(archive_lease_until__lt=now)
-    if owner:
-        free |= Q(archive_lease_owner=owner)
-    claimed = Generation.objects.filter(free, pk=generation_id, status=S.ARCHIVING).update(
-        archive_lease_until=now + timedelta(seconds=settings.ARCHIVE_LEASE_SECONDS),
-        archive_lease_owner=owner,
-        archive_attempts=F("archive_attempts") + 1,
-        updated_at=now,
-    )
-    if not claimed:
+    owner = owner or f"local-{uuid.uuid4().hex}"
+    if not leases.claim(generation_id, owner):
         return
     generation = Generation.objects.get(pk=generation_id)
     # Trust the simulator's TLS for its media URLs; if it is down, the download fails (retryably).
     with contextlib.suppress(FalError):
         fal_gateway.configure_process()
     try:
-        archived = archive_video(
-            url=generation.fal_video_url,
-            video_key=generation_video_upload_to(generation, ""),
-            poster_key=generation_poster_upload_to(generation, ""),
-            expected_duration=float(generation.duration),
-            max_bytes=settings.ARCHIVE_MAX_BYTES,
-        )
+        with leases.kept_alive(generation_id, owner):
+            archived = archive_video(
+                url=generation.fal_video_url,
+                video_key=generation_video_upload_to(generation, ""),
+                poster_key=generation_poster_upload_to(generation, ""),
+                expected_duration=float(generation.duration),
+                max_bytes=settings.ARCHIVE_MAX_BYTES,
+            )
     except ArchiveError as error:
-        Generation.objects.filter(pk=generation_id, status=S.ARCHIVING).update(archive_lease_until=None)
+        leases.release(generation_id, owner)
         attempt = generation.archive_attempts
         if not error.retryable or attempt >= settings.ARCHIVE_MAX_ATTEMPTS:
             _fail(
@@ -335,7 +350,7 @@ def archive(generation_id: int, *, owner: str = "") -> None:
         _note_problem(generation, error.code, f"{error} Archive attempt {attempt} failed; retrying.")
         raise RetryLater(str(error), countdown=_backoff(attempt, base=5.0)) from error
     except Exception:
-        Generation.objects.filter(pk=generation_id, status=S.ARCHIVING).update(archive_lease_until=None)
+        leases.release(generation_id, owner)
         raise
 
     facts = archived.facts
@@ -468,7 +483,7 @@ def _fail(generation: Generation, code: str, message: str) -> bool:
             generation,
             S.FAILED,
             error_code=code[:64],
-            error_message=message,
+            error_message=redact(message),
             next_poll_at=None,
             archive_lease_until=None,
             last_error_at=timezone.now(),
@@ -482,7 +497,7 @@ def _fail(generation: Generation, code: str, message: str) -> bool:
 def _note_problem(generation: Generation, code: str, message: str) -> None:
     """Record a transient problem without changing the status (pages show it as "retrying")."""
     Generation.objects.filter(pk=generation.pk).exclude(status__in=Generation.ENDS).update(
-        error_code=code[:64], error_message=message, last_error_at=timezone.now()
+        error_code=code[:64], error_message=redact(message), last_error_at=timezone.now()
     )
     logger.info("Generation %s: %s: %s", generation.code, code, message)
 

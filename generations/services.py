@@ -199,9 +199,28 @@ def generation_create(
     generation.full_clean()
     generation.save()
     if submit:
-        from .tasks import submit_generation
-
         # Only after commit: the worker must find the row.
         pk = generation.pk
-        transaction.on_commit(lambda: submit_generation.delay(pk))
+        transaction.on_commit(lambda: queue_submit(pk))
     return generation
+
+
+def queue_submit(generation_id: int) -> None:
+    """Queue a pending generation for submission to fal.
+
+    With the broker unreachable the generation is kept as pending, not lost and not an
+    error page for whoever asked: the reconcile sweep submits it once the broker is back
+    (after RECONCILE_STALE_AFTER seconds)."""
+    from kombu.exceptions import OperationalError
+
+    from .tasks import submit_generation
+
+    try:
+        submit_generation.delay(generation_id)
+    except OperationalError as exc:
+        logger.warning(
+            "Could not queue generation %s for submission (broker unreachable: %s); "
+            "the reconcile sweep will submit it when the broker is back.",
+            generation_id,
+            exc,
+        )

@@ -269,6 +269,13 @@ FAL_DATA_URI_MAX_BYTES = envint("FAL_DATA_URI_MAX_BYTES", 2 * 1024 * 1024)
 # fal-client retries 408/409/429 and connection errors itself, sleeping inside the call;
 # keep that short and let Celery's backoff (which frees the worker) do the long waits.
 FAL_CLIENT_MAX_ATTEMPTS = envint("FAL_CLIENT_MAX_ATTEMPTS", 3)
+# Seconds fal-client waits for any one answer from fal.
+FAL_CLIENT_TIMEOUT = float(envstr("FAL_CLIENT_TIMEOUT", "60"))
+# fal's time-to-start deadline for a submitted request (X-Fal-Request-Timeout): a request
+# still queued after this ends as request_timeout, unstarted and unbilled. Sending it also
+# stops fal-client from re-sending a submit whose answer timed out (which could queue,
+# and bill, the same video twice).
+FAL_START_TIMEOUT = envint("FAL_START_TIMEOUT", 6 * 3600)
 FAL_SUBMIT_MAX_RETRIES = envint("FAL_SUBMIT_MAX_RETRIES", 6)
 # Polling: the interval grows with the request's age, between these bounds (seconds).
 FAL_POLL_MIN_INTERVAL = float(envstr("FAL_POLL_MIN_INTERVAL", "2"))
@@ -293,7 +300,8 @@ TRASH_RETENTION_DAYS = envint("TRASH_RETENTION_DAYS", 30)
 DELETE_ARCHIVED_FILES = envbool("DELETE_ARCHIVED_FILES", True)
 
 ARCHIVE_MAX_ATTEMPTS = envint("ARCHIVE_MAX_ATTEMPTS", 6)
-ARCHIVE_LEASE_SECONDS = envint("ARCHIVE_LEASE_SECONDS", 1800)
+# A live archiver renews its lease every third of this; a killed one's runs out this soon.
+ARCHIVE_LEASE_SECONDS = envint("ARCHIVE_LEASE_SECONDS", 90)
 ARCHIVE_MAX_BYTES = envint("ARCHIVE_MAX_BYTES", 4 * 1024**3)
 RECONCILE_STALE_AFTER = envint("RECONCILE_STALE_AFTER", 120)
 

@@ -115,6 +115,16 @@ def generator_client(client, generator):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: no rate-limit count (or cached key set) carries over
+    from another test (SQLite hands the same user ids out again) or an earlier run."""
+    from django.core.cache import cache
+
+    with contextlib.suppress(Exception):  # a fault test may have stopped the cache's Redis
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(request, settings, tmp_path):
     """Unit tests write media into a fresh folder; worker tests share the configured one."""
     if request.node.get_closest_marker("worker") or settings.STORAGES["default"]["BACKEND"].endswith("S3Storage"):
@@ -140,13 +150,15 @@ def database_url_for_tests() -> str:
 
 
 @contextlib.contextmanager
-def running_worker(*, name: str, extra_env: dict[str, str] | None = None):
+def running_worker(*, name: str, extra_env: dict[str, str] | None = None, queue: str | None = None, beat: bool = False):
     """A real `celery worker` process on the configured broker and the test database.
 
-    It consumes a queue of its own, so no other worker on the same broker takes its
-    tasks; this process sends to that queue while it runs. Its log goes to test-output/.
+    It consumes a queue of its own (or `queue`, to take over a killed worker's), so no
+    other worker on the same broker takes its tasks; this process sends to that queue
+    while it runs. `beat` embeds the scheduler (the reconcile sweep). Its log goes to
+    test-output/.
     """
-    queue = f"{name}-{uuid.uuid4().hex[:8]}"
+    queue = queue or f"{name}-{uuid.uuid4().hex[:8]}"
     previous_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = queue
     env = {
@@ -159,49 +171,95 @@ def running_worker(*, name: str, extra_env: dict[str, str] | None = None):
     OUTPUT_DIR.mkdir(exist_ok=True)
     log_path = OUTPUT_DIR / f"{name}-worker.log"
     celery = shutil.which("celery", path=str(Path(sys.executable).parent))
+    command = [
+        celery,
+        "-A",
+        "seedance_studio",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "2",
+        "--queues",
+        queue,
+        "--hostname",
+        f"{queue}-{uuid.uuid4().hex[:4]}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    schedule_dir = None
+    if beat:
+        schedule_dir = Path(settings.VAR_DIR) / "beat" / uuid.uuid4().hex[:8]
+        schedule_dir.mkdir(parents=True)
+        command += ["--beat", "--schedule", str(schedule_dir / "schedule")]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [
-                celery,
-                "-A",
-                "seedance_studio",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-                "--queues",
-                queue,
-                "--hostname",
-                f"{queue}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            command,
             cwd=BASE_DIR,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    process.queue = queue
+    broker = env.get("CELERY_BROKER_URL") or settings.CELERY_BROKER_URL
     try:
-        from generations.tasks import ping
-
         try:
-            ping.delay().get(timeout=60)
+            with sender_for(broker) as send:
+                send("generations.ping", queue=queue).get(timeout=60)
         except Exception as exc:
             raise RuntimeError(
-                f"The Celery worker did not answer within 60 s on {settings.CELERY_BROKER_URL.split('@')[-1]}: "
-                f"{exc!r}. See {log_path}."
+                f"The Celery worker did not answer within 60 s on {broker.split('@')[-1]}: {exc!r}. See {log_path}."
             ) from exc
         yield process
     finally:
         celery_app.conf.task_default_queue = previous_queue
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_worker(process)
+        if schedule_dir:
+            shutil.rmtree(schedule_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def sender_for(broker_url: str):
+    """A function sending a task by name through `broker_url` (to another broker than this process's, too).
+
+    Celery prefers the CELERY_BROKER_URL / CELERY_RESULT_BACKEND environment variables to an
+    app's own settings, so the connection and the result backend are given explicitly."""
+    if broker_url == settings.CELERY_BROKER_URL:
+        yield lambda name, args=(), queue=None: celery_app.send_task(name, args=args, queue=queue)
+        return
+    from celery import Celery
+    from celery.backends.redis import RedisBackend
+
+    app = Celery("tests", set_as_current=False)
+    backend = RedisBackend(app=app, url=broker_url)
+    connection = app.connection_for_write(broker_url)
+
+    def send(name, args=(), queue=None):
+        sent = app.send_task(name, args=args, queue=queue, connection=connection)
+        return app.AsyncResult(sent.id, backend=backend)
+
+    try:
+        yield send
+    finally:
+        connection.release()
+        app.close()
+
+
+def stop_worker(process: subprocess.Popen, *, kill: bool = False) -> None:
+    """SIGTERM (a warm shutdown), or SIGKILL to the worker and its pool processes at once."""
+    if process.poll() is not None:
+        return
+    if kill:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ def _temporary_files_in(tmp_path, monkeypatch):
     """Downloads go to a folder of this test's, so a test can see that none is left behind."""
     folder = tmp_path / "downloads"
     folder.mkdir()
-    monkeypatch.setattr(archive.tempfile, "tempdir", str(folder))
+    monkeypatch.setattr(archive, "TEMPORARY_DIR", str(folder))
     return folder
 
 
@@ -102,6 +102,36 @@ def test_a_retried_archive_replaces_the_objects_under_the_same_keys(s3_settings,
     assert (again.video_name, again.poster_name) == keys
     assert set(s3_objects(s3_server, keys)) == set(keys)  # no "..._AbCdEfG.mp4" beside them
     assert s3_bytes(s3_server, keys[0]) == media_files.good_2s.read_bytes()
+
+
+def test_an_unfinished_multipart_upload_of_a_dead_attempt_is_aborted(s3_settings, s3_server, cdn, media_files, keys):
+    # A worker killed inside a multipart upload leaves parts that S3 keeps (and bills)
+    # until aborted; the next archive of the same key aborts them.
+    client = s3_server.client()
+    upload = client.create_multipart_upload(Bucket=s3_server.bucket, Key=keys[0])
+    client.upload_part(
+        Bucket=s3_server.bucket, Key=keys[0], UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 1024
+    )
+    assert client.list_multipart_uploads(Bucket=s3_server.bucket, Prefix=keys[0]).get("Uploads")
+
+    archive_video(url=cdn.url(media_files.good_2s), video_key=keys[0], poster_key=keys[1], expected_duration=2)
+
+    assert client.list_multipart_uploads(Bucket=s3_server.bucket, Prefix=keys[0]).get("Uploads", []) == []
+    assert set(s3_objects(s3_server, keys)) == set(keys)
+
+
+def test_a_killed_attempt_s_temporary_file_is_removed_by_the_next(
+    s3_settings, cdn, media_files, keys, _temporary_files_in
+):
+    code = keys[0].rsplit("/", 1)[1].removesuffix(".mp4")
+    leftover = _temporary_files_in / f"{code}-dead.mp4"
+    leftover.write_bytes(b"half a video")
+    other = _temporary_files_in / "another-video-dead.mp4"
+    other.write_bytes(b"someone else's")
+
+    archive_video(url=cdn.url(media_files.good_2s), video_key=keys[0], poster_key=keys[1], expected_duration=2)
+
+    assert sorted(p.name for p in _temporary_files_in.iterdir()) == [other.name]
 
 
 def test_names_stay_relative_to_the_storage_location(settings, s3_server, cdn, media_files, keys):

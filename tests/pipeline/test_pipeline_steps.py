@@ -84,6 +84,16 @@ def test_an_interrupted_submit_is_never_repeated(generation, fal):
     assert "not sent again" in generation.error_message
 
 
+def test_a_duplicate_submit_while_another_run_waits_for_fal_leaves_it_alone(generation, fal):
+    """Two tasks for one generation: the second finds the first's fresh marker; that is not a doubt yet."""
+    Generation.objects.filter(pk=generation.pk).update(submit_started_at=timezone.now() - timedelta(seconds=5))
+    pipeline.submit(generation.pk)
+    pipeline.reconcile(stale_after=0)
+    fal.submit.assert_not_called()
+    generation.refresh_from_db()
+    assert (generation.status, generation.error_code) == (S.PENDING, "")
+
+
 def test_with_webhooks_an_interrupted_submit_waits_for_the_webhook_first(generation, fal, settings):
     settings.PUBLIC_BASE_URL = "https://studio.example.com"
     Generation.objects.filter(pk=generation.pk).update(submit_started_at=timezone.now() - timedelta(minutes=5))
