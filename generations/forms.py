@@ -10,11 +10,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 
 from . import actions, seedance
 from .models import Generation, Prompt, SourceImage
 from .services import GenerationParams
-from .validators import normalize_seed, prompt_fingerprint, validate_prompt_text
+from .validators import prompt_fingerprint, validate_prompt_text
+
+# The form fields GenerationParams.from_raw checks (named as its arguments).
+PARAM_FIELDS = ("aspect_ratio", "resolution", "duration", "camera_fixed", "seed", "enable_safety_checker")
 
 
 class _Picker(AutocompleteSelectMultiple):
@@ -22,6 +26,35 @@ class _Picker(AutocompleteSelectMultiple):
 
     def optgroups(self, name, value, attr=None):
         return super().optgroups(name, [v for v in value if str(v).isdigit()], attr)
+
+
+class _RawCheckbox(forms.CheckboxInput):
+    """A checkbox whose posted value reaches the field as sent (absent: unticked)."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name, False) if name in data else False
+
+
+class _RawBooleanField(forms.Field):
+    """A yes/no field that leaves the judging to validators.parse_bool (via GenerationParams.from_raw)."""
+
+    widget = _RawCheckbox
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+
+class _PromptLinesField(forms.CharField):
+    """The box of new prompts, as typed: clean_typed_prompts checks each line with the prompt rules.
+
+    Not stripped as a whole (strip() would silently drop a trailing control character such as
+    U+000B), and without CharField's null-character check, so a NUL gets the same message,
+    with its line and position, as every other control character.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(strip=False, **kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
 class GenerateForm(forms.Form):
@@ -36,34 +69,33 @@ class GenerateForm(forms.Form):
         label="Prompts from the library",
         help_text="Search the prompt library by text or title.",
     )
-    typed_prompts = forms.CharField(
+    typed_prompts = _PromptLinesField(
         required=False,
         label="New prompts",
         widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "class": "vLargeTextField"}),
         help_text="One prompt per line; they are added to the library.",
     )
+    # Char fields with select widgets, and checkboxes that pass on what was posted:
+    # GenerationParams.from_raw checks them all (the rules live in validators), so the
+    # page says "must be 2 to 12 seconds, not 13" rather than "Select a valid choice",
+    # and a forged "camera_fixed=banana" is refused rather than read as "on".
     aspect_ratio = forms.CharField(
-        initial=seedance.DEFAULT_ASPECT_RATIO, widget=forms.Select(choices=seedance.AspectRatio.choices)
+        required=False, initial=seedance.DEFAULT_ASPECT_RATIO, widget=forms.Select(choices=seedance.AspectRatio.choices)
     )
     resolution = forms.CharField(
-        initial=seedance.DEFAULT_RESOLUTION, widget=forms.Select(choices=seedance.Resolution.choices)
+        required=False, initial=seedance.DEFAULT_RESOLUTION, widget=forms.Select(choices=seedance.Resolution.choices)
     )
-    # Char fields with select widgets: GenerationParams.from_raw gives the specific
-    # message ("must be 2 to 12 seconds, not 13") instead of "Select a valid choice".
     duration = forms.CharField(
-        initial=seedance.DEFAULT_DURATION, widget=forms.Select(choices=seedance.DURATION_CHOICES)
+        required=False, initial=seedance.DEFAULT_DURATION, widget=forms.Select(choices=seedance.DURATION_CHOICES)
     )
-    camera_fixed = forms.BooleanField(required=False, initial=seedance.DEFAULT_CAMERA_FIXED, label="Camera fixed")
+    camera_fixed = _RawBooleanField(initial=seedance.DEFAULT_CAMERA_FIXED, label="Camera fixed")
     seed = forms.CharField(
         required=False,
-        max_length=20,
         widget=forms.TextInput(attrs={"size": 14, "inputmode": "numeric"}),
         help_text=f"Empty or -1: a random seed for each video. 0 to {seedance.MAX_SEED}: "
         "variations use this seed, seed+1, seed+2, …",
     )
-    enable_safety_checker = forms.BooleanField(
-        required=False, initial=seedance.DEFAULT_ENABLE_SAFETY_CHECKER, label="Safety checker"
-    )
+    enable_safety_checker = _RawBooleanField(initial=seedance.DEFAULT_ENABLE_SAFETY_CHECKER, label="Safety checker")
     variations = forms.IntegerField(
         initial=1,
         min_value=1,
@@ -108,32 +140,21 @@ class GenerateForm(forms.Form):
     def clean_typed_prompts(self) -> list[str]:
         texts = []
         errors = []
-        for number, line in enumerate(self.cleaned_data["typed_prompts"].splitlines(), start=1):
-            if not line.strip():
+        # Lines end at a newline only (a browser sends CRLF): str.splitlines() would also
+        # break at control characters such as U+000B or U+0085, hiding them from the check.
+        lines = self.cleaned_data["typed_prompts"].replace("\r\n", "\n").split("\n")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip(" \t"):
                 continue
             try:
-                validate_prompt_text(line.strip())
+                validate_prompt_text(line)  # as typed: strip() would drop control characters silently
             except ValidationError as exc:
                 errors.extend(f"Line {number}: {message}" for message in exc.messages)
+                continue
             texts.append(line.strip())
         if errors:
             raise ValidationError(errors)
         return texts
-
-    def clean_duration(self) -> int:
-        value = self.cleaned_data["duration"]
-        try:
-            duration = int(value)
-        except (TypeError, ValueError):
-            raise ValidationError(f"The duration must be a whole number of seconds, not {value!r}.") from None
-        if not seedance.MIN_DURATION <= duration <= seedance.MAX_DURATION:
-            raise ValidationError(
-                f"The duration must be {seedance.MIN_DURATION} to {seedance.MAX_DURATION} seconds, not {duration}."
-            )
-        return duration
-
-    def clean_seed(self) -> int | None:
-        return normalize_seed(self.cleaned_data["seed"])
 
     def prompt_texts(self) -> list[str]:
         """Library prompts first, then typed ones; the same text (after whitespace folding) once."""
@@ -154,19 +175,13 @@ class GenerateForm(forms.Form):
                 "typed_prompts", "Give at least one prompt: pick one from the library or type one (one per line)."
             )
         try:
-            params = GenerationParams.from_raw(
-                aspect_ratio=cleaned.get("aspect_ratio", ""),
-                resolution=cleaned.get("resolution", ""),
-                duration=cleaned.get("duration", seedance.DEFAULT_DURATION),
-                camera_fixed=cleaned.get("camera_fixed", False),
-                seed=cleaned.get("seed"),
-                enable_safety_checker=cleaned.get("enable_safety_checker", False),
-            )
+            params = GenerationParams.from_raw(**{name: cleaned.get(name) for name in PARAM_FIELDS})
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 if field in self.fields and field not in self.errors:
                     self.add_error(field, messages)
             return cleaned
+        cleaned.update(params.as_model_fields())  # typed values from here on (duration 5, seed None, …)
         if params.seed is not None and "variations" in cleaned:
             last = params.seed + cleaned["variations"] - 1
             if last > seedance.MAX_SEED:

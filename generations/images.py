@@ -1,23 +1,52 @@
 """Inspecting uploaded image bytes: is it an image we accept, and what is it?
 
 Pure functions over bytes (no database, no storage), so every refusal can be
-tested on its own and gives the same message through every entry point.
+tested on its own and gives the same message through every entry point (the
+gallery's upload, `import_images`, `generate --image`).
+
+Decisions:
+- Only still JPEG, PNG and WebP images: fal's model animates one still image. Animated
+  images (GIF, APNG, animated WebP) are refused rather than silently cut to their first
+  frame, which the uploader may not expect; still GIFs are refused as a format (256
+  colours make a poor source). A multi-picture JPEG (MPO, e.g. a camera's depth or
+  preview frame) is a JPEG: its first picture is the photo.
+- A JPEG (or PNG/WebP) whose EXIF says "rotated" is stored upright, re-encoded, because
+  fal and video players ignore EXIF orientation and the video would come out sideways.
+  The SHA-256 that deduplicates is that of the stored bytes (the upright re-encode), so
+  it always describes the file in storage; the same rotated upload twice still dedupes
+  (the re-encode is deterministic). The colour profile and the rest of the EXIF are kept.
+- The file name's extension must match the content (a PNG named .jpg is refused): the
+  name is never used for storage, but a mismatch means a mislabelled or disguised file.
+- Size: at most settings.SOURCE_IMAGE_MAX_BYTES (20 MB), and nothing past one byte more
+  is ever read. Pixels: at most MAX_PIXELS (100 megapixels), checked from the header before
+  any pixel is decoded, so a decompression bomb (a huge pixel count in a tiny file) is
+  refused cheaply; Pillow's own bomb error (past twice its 89-megapixel limit) gets the
+  same "too many pixels" message. Then the whole image is decoded once, which is what
+  catches a truncated pixel stream.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import warnings
+import os
+import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
+FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
+# File name extensions per accepted format (lower case); import_images picks files by these.
+EXTENSIONS = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",), "WEBP": (".webp",)}
+ALL_EXTENSIONS = frozenset(ext for exts in EXTENSIONS.values() for ext in exts)
 MIN_SIDE = 64
 # Far above any real photo (a 100-megapixel frame is 10,000 x 10,000), far below a bomb.
 MAX_PIXELS = 100_000_000
+ACCEPTED_TEXT = "upload a JPEG, PNG or WebP"
+
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")  # in Pillow's DecompressionBombError message
 
 
 @dataclass(frozen=True)
@@ -29,80 +58,135 @@ class InspectedImage:
     format: str
 
 
-def inspect_image(content: bytes, *, max_bytes: int) -> InspectedImage:
+def inspect_image(content: bytes, *, max_bytes: int, filename: str = "", size: int | None = None) -> InspectedImage:
     """Validate an upload and describe it; raises ValidationError with a readable reason.
 
-    A JPEG whose EXIF says "rotated" is re-encoded upright, because fal and
-    video players ignore EXIF orientation and the video would come out sideways.
+    `content` is the file's first max_bytes + 1 bytes; `size` its whole size when known
+    (only to say how large a refused file is); `filename` the uploaded name, whose
+    extension must match the content.
     """
     if not content:
         raise ValidationError("The file is empty (0 bytes).", code="empty")
     if len(content) > max_bytes:
+        how_large = f"is {human_size(size)}" if size and size > max_bytes else f"is larger than {human_size(max_bytes)}"
         raise ValidationError(
-            f"The file is {_megabytes(len(content))}; the largest image accepted is {_megabytes(max_bytes)}.",
-            code="too_large",
+            f"The file {how_large}; the largest image accepted is {human_size(max_bytes)}.", code="too_large"
         )
-    image = _open_verified(content)
-    if image.format not in ACCEPTED_FORMATS:
-        raise ValidationError(f"{image.format} images are not accepted; upload a JPEG, PNG or WebP.", code="format")
-    if getattr(image, "is_animated", False):
-        raise ValidationError(
-            "Animated images are not accepted: the video is generated from a single still frame.", code="animated"
-        )
+    image = _open(content)
+    fmt = "JPEG" if image.format == "MPO" else image.format
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ValidationError(
-            f"The image is {width}×{height} pixels; the most accepted is {MAX_PIXELS // 1_000_000} megapixels.",
+            f"The image has too many pixels: {width}×{height} is {width * height / 1e6:.0f} megapixels; "
+            f"the most accepted is {MAX_PIXELS // 1_000_000} megapixels.",
             code="too_many_pixels",
         )
+    _decode(image)
+    frames = getattr(image, "n_frames", 1) if image.format != "MPO" else 1
+    if frames > 1 and (fmt in ACCEPTED_FORMATS or fmt == "GIF"):
+        what = (
+            "Animated GIFs are not accepted"
+            if fmt == "GIF"
+            else f"Animated images are not accepted (this {_name(fmt)} has {frames} frames)"
+        )
+        raise ValidationError(
+            f"{what}: fal's model animates one still image. Upload a still image (JPEG, PNG or WebP).",
+            code="animated",
+        )
+    if fmt not in ACCEPTED_FORMATS:
+        raise ValidationError(f"{_name(fmt)} images are not accepted; {ACCEPTED_TEXT}.", code="format")
+    _check_extension(filename, fmt)
     if min(width, height) < MIN_SIDE:
         raise ValidationError(
             f"The image is {width}×{height} pixels; each side must be at least {MIN_SIDE}.", code="too_small"
         )
-    content, width, height = _upright(content, image)
+    content, width, height = _upright(content, image, fmt)
     return InspectedImage(
         content=content,
         sha256=hashlib.sha256(content).hexdigest(),
         width=width,
         height=height,
-        format=image.format,
+        format=fmt,
     )
 
 
-def _open_verified(content: bytes) -> Image.Image:
-    # Pillow raises DecompressionBombError past 2x its limit and only warns
-    # between 1x and 2x; make the warning an error too.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            probe = Image.open(io.BytesIO(content))
-            probe.verify()  # structure and checksums, without decoding pixels
-            image = Image.open(io.BytesIO(content))
-            # verify() does not catch a truncated pixel stream; decoding does.
-            if image.width * image.height <= MAX_PIXELS:
-                image.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ValidationError(
-                "The image declares an enormous pixel count for its file size (a decompression bomb); refused.",
-                code="decompression_bomb",
-            ) from None
-        except UnidentifiedImageError:
-            raise ValidationError("The file is not an image (or not one we can read).", code="not_an_image") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ValidationError(f"The image is damaged or truncated ({exc}).", code="corrupt") from None
-    return image
+def _open(content: bytes) -> Image.Image:
+    """The image with its header read and its structure checked, no pixel decoded yet."""
+    try:
+        probe = Image.open(io.BytesIO(content))
+        probe.verify()  # structure and checksums, without decoding pixels
+        return Image.open(io.BytesIO(content))
+    except Image.DecompressionBombError as exc:
+        # Past twice Pillow's own limit (about 179 megapixels): refused before decoding.
+        found = _BOMB_PIXELS.search(str(exc))
+        declared = f"it declares {int(found.group(1)) / 1e6:.0f} megapixels" if found else "it declares a huge size"
+        raise ValidationError(
+            f"The image has too many pixels: {declared} in a {human_size(len(content))} file "
+            f"(a decompression bomb?); the most accepted is {MAX_PIXELS // 1_000_000} megapixels.",
+            code="too_many_pixels",
+        ) from None
+    except UnidentifiedImageError:
+        raise ValidationError(_not_an_image(content), code="not_an_image") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ValidationError(f"The image is damaged or truncated ({exc}).", code="corrupt") from None
 
 
-def _upright(content: bytes, image: Image.Image) -> tuple[bytes, int, int]:
-    orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
-    if orientation in (None, 1):
+def _decode(image: Image.Image) -> None:
+    # verify() does not catch a truncated pixel stream; decoding does.
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ValidationError(f"The image is damaged or truncated ({exc}).", code="corrupt") from None
+
+
+def _not_an_image(content: bytes) -> str:
+    """Why Pillow could not read the file, said as specifically as its first bytes allow."""
+    head = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in content[:4096].lower()):
+        return f"The file is not an image we accept: it is an SVG drawing (XML text); {ACCEPTED_TEXT}."
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head:
+        return f"The file is not an image: it is an HTML page; {ACCEPTED_TEXT}."
+    if content[4:12] in (b"ftypheic", b"ftypheix", b"ftyphevc", b"ftypmif1", b"ftypmsf1"):
+        return "HEIC/HEIF photos are not accepted; export it as JPEG (or PNG) and upload that."
+    return f"The file is not an image (or not one we can read); {ACCEPTED_TEXT}."
+
+
+def _check_extension(filename: str, fmt: str) -> None:
+    extension = os.path.splitext(os.path.basename(filename))[1].lower()
+    if not extension or extension in EXTENSIONS[fmt]:
+        return
+    raise ValidationError(
+        f"The file name ends in {extension} but the file is a {_name(fmt)} image; rename it to "
+        f"{EXTENSIONS[fmt][0]} and upload it again (a name that does not match the content is refused).",
+        code="wrong_extension",
+    )
+
+
+def _upright(content: bytes, image: Image.Image, fmt: str) -> tuple[bytes, int, int]:
+    try:
+        orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
+    except Exception:  # a damaged EXIF block: the pixels are fine, keep the file as it is
+        return content, image.width, image.height
+    if orientation not in (2, 3, 4, 5, 6, 7, 8):
         return content, image.width, image.height
     upright = ImageOps.exif_transpose(image)
     buffer = io.BytesIO()
-    save_kwargs = {"quality": 95} if image.format == "JPEG" else {}
-    upright.save(buffer, format=image.format, **save_kwargs)
+    save_kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    # Keep the colour profile and the rest of the EXIF (exif_transpose removed the orientation).
+    for key in ("icc_profile", "exif"):
+        if upright.info.get(key):
+            save_kwargs[key] = upright.info[key]
+    upright.save(buffer, format=fmt, **save_kwargs)
     return buffer.getvalue(), upright.width, upright.height
 
 
-def _megabytes(size: int) -> str:
+def _name(fmt: str) -> str:
+    return FORMAT_NAMES.get(fmt, fmt)
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
     return f"{size / (1024 * 1024):.1f} MB"

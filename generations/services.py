@@ -7,7 +7,9 @@ no file behind. Status changes are not here: see generations.lifecycle.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO
@@ -18,10 +20,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from . import pricing, seedance
+from . import pricing, seedance, validators
 from .images import inspect_image
 from .models import Batch, Generation, Prompt, SourceImage
-from .validators import normalize_seed, prompt_fingerprint, validate_prompt_text
+from .validators import clean_label, prompt_fingerprint, validate_prompt_text
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ def source_image_ingest(
     """
     max_bytes = settings.SOURCE_IMAGE_MAX_BYTES
     content = file.read(max_bytes + 1)  # one byte more tells "too large" without reading it all
-    inspected = inspect_image(content, max_bytes=max_bytes)
+    filename = clean_label(filename)
+    inspected = inspect_image(content, max_bytes=max_bytes, filename=filename, size=_size_of(file))
 
     existing = SourceImage.objects.filter(sha256=inspected.sha256).first()
     if existing:
@@ -53,17 +56,17 @@ def source_image_ingest(
         format=inspected.format,
         size_bytes=len(inspected.content),
         original_filename=filename[-255:],
-        title=title.strip()[:200],
+        title=clean_label(title)[:200],
         uploaded_by=uploaded_by,
     )
     # The file goes to storage first (outside any transaction: it may be S3),
     # then the row; if the row loses a race to an identical upload, the file goes.
     image.file.save("upload", ContentFile(inspected.content), save=False)
+    stored_name = image.file.name
     try:
         with transaction.atomic():
             image.save()
     except IntegrityError:
-        stored_name = image.file.name
         winner = SourceImage.objects.filter(sha256=inspected.sha256).first()
         if winner is None:
             image.file.storage.delete(stored_name)
@@ -71,8 +74,22 @@ def source_image_ingest(
         if winner.file.name != stored_name:
             image.file.storage.delete(stored_name)
         return winner, False
+    except BaseException:
+        image.file.storage.delete(stored_name)  # no row, so no file either
+        raise
     logger.info("Stored source image %s (%sx%s %s)", image.code, image.width, image.height, image.format)
     return image, True
+
+
+def _size_of(file: IO[bytes]) -> int | None:
+    """The whole file's size when it can be known without reading it (for "the file is 57 MB")."""
+    size = getattr(file, "size", None)  # Django's uploaded files
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(file.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def prompt_get_or_create(
@@ -128,39 +145,31 @@ class GenerationParams:
         seed: int | str | None = None,
         enable_safety_checker: bool = seedance.DEFAULT_ENABLE_SAFETY_CHECKER,
     ) -> GenerationParams:
-        """Check raw values (from a form, a command line, JSON); collects every error at once."""
+        """Check raw values (from a form, a command line, JSON); collects every error at once.
+
+        The rules are validators' (one per input), shared with the admin form and the command.
+        """
+        checks = {
+            "aspect_ratio": (validators.parse_aspect_ratio, aspect_ratio),
+            "resolution": (validators.parse_resolution, resolution),
+            "duration": (validators.parse_duration, duration),
+            "camera_fixed": (functools.partial(validators.parse_bool, what="Camera fixed"), camera_fixed),
+            "seed": (validators.normalize_seed, seed),
+            "enable_safety_checker": (
+                functools.partial(validators.parse_bool, what="The safety checker"),
+                enable_safety_checker,
+            ),
+        }
+        values: dict = {}
         errors: dict[str, list[str]] = {}
-        if aspect_ratio not in seedance.AspectRatio.values:
-            errors["aspect_ratio"] = [
-                f"{aspect_ratio!r} is not an aspect ratio; choose one of {', '.join(seedance.AspectRatio.values)}."
-            ]
-        if resolution not in seedance.Resolution.values:
-            errors["resolution"] = [
-                f"{resolution!r} is not a resolution; choose one of {', '.join(seedance.Resolution.values)}."
-            ]
-        try:
-            duration = int(duration)
-        except (TypeError, ValueError):
-            errors["duration"] = [f"The duration must be a whole number of seconds, not {duration!r}."]
-        else:
-            if not seedance.MIN_DURATION <= duration <= seedance.MAX_DURATION:
-                errors["duration"] = [
-                    f"The duration must be {seedance.MIN_DURATION} to {seedance.MAX_DURATION} seconds, not {duration}."
-                ]
-        try:
-            seed = normalize_seed(seed)
-        except ValidationError as exc:
-            errors["seed"] = exc.messages
+        for name, (check, raw) in checks.items():
+            try:
+                values[name] = check(raw)
+            except ValidationError as exc:
+                errors[name] = exc.messages
         if errors:
             raise ValidationError(errors)
-        return cls(
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            duration=duration,
-            camera_fixed=bool(camera_fixed),
-            seed=seed,
-            enable_safety_checker=bool(enable_safety_checker),
-        )
+        return cls(**values)
 
 
 def batch_create(*, owner: AbstractBaseUser | None, note: str = "") -> Batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -48,16 +49,37 @@ def generation_summary(generation: Generation) -> dict:
     }
 
 
+# GenerationParams' fields, as this command's options.
+OPTION_OF = {
+    "aspect_ratio": "--aspect-ratio",
+    "resolution": "--resolution",
+    "duration": "--duration",
+    "camera_fixed": "--camera-fixed",
+    "seed": "--seed",
+    "enable_safety_checker": "--no-safety-checker",
+}
+
+
 class Command(BaseCommand):
     help = "Generate a video from an image and a prompt with Seedance 1.0 Pro Fast (fal)."
 
     def add_arguments(self, parser):
         parser.add_argument("--image", required=True, metavar="PATH", help="a JPEG, PNG or WebP file")
         parser.add_argument("--prompt", required=True, metavar="TEXT")
+        # No argparse `choices`: GenerationParams.from_raw checks every input, with the same
+        # messages as the admin's form (the rules live in generations.validators).
         parser.add_argument(
-            "--aspect-ratio", default=seedance.DEFAULT_ASPECT_RATIO, choices=seedance.AspectRatio.values
+            "--aspect-ratio",
+            default=seedance.DEFAULT_ASPECT_RATIO,
+            metavar="RATIO",
+            help=f"{', '.join(seedance.AspectRatio.values)} (default {seedance.DEFAULT_ASPECT_RATIO})",
         )
-        parser.add_argument("--resolution", default=seedance.DEFAULT_RESOLUTION, choices=seedance.Resolution.values)
+        parser.add_argument(
+            "--resolution",
+            default=seedance.DEFAULT_RESOLUTION,
+            metavar="RES",
+            help=f"{', '.join(seedance.Resolution.values)} (default {seedance.DEFAULT_RESOLUTION})",
+        )
         parser.add_argument(
             "--duration",
             default=str(seedance.DEFAULT_DURATION),
@@ -65,7 +87,9 @@ class Command(BaseCommand):
             help=f"{seedance.MIN_DURATION} to {seedance.MAX_DURATION} (default {seedance.DEFAULT_DURATION})",
         )
         parser.add_argument("--camera-fixed", action="store_true", help="keep the camera still")
-        parser.add_argument("--seed", default=None, help="a fixed seed (default: random, i.e. -1)")
+        parser.add_argument(
+            "--seed", default=None, help=f"a fixed seed, 0 to {seedance.MAX_SEED} (default: random, i.e. -1)"
+        )
         parser.add_argument("--no-safety-checker", action="store_true", help="disable fal's safety checker")
         parser.add_argument(
             "--generate-anyway",
@@ -85,6 +109,8 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def _create(self, options) -> Generation:
+        # Every input is checked, and every problem reported, before anything is stored.
+        problems = []
         try:
             params = services.GenerationParams.from_raw(
                 aspect_ratio=options["aspect_ratio"],
@@ -94,12 +120,23 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 enable_safety_checker=not options["no_safety_checker"],
             )
+        except ValidationError as exc:
+            problems.append(_describe(exc))
+        try:
             validate_prompt_text(options["prompt"])
-            try:
-                with open(options["image"], "rb") as fh:
-                    image, _ = services.source_image_ingest(file=fh, filename=options["image"].rsplit("/", 1)[-1])
-            except OSError as exc:
-                raise CommandError(f"Cannot read the image {options['image']}: {exc.strerror}.") from None
+        except ValidationError as exc:
+            problems.append(f"--prompt: {' '.join(exc.messages)}")
+        if problems:
+            raise CommandError(" ".join(problems))
+        path = options["image"]
+        try:
+            with open(path, "rb") as fh:
+                image, _ = services.source_image_ingest(file=fh, filename=os.path.basename(path))
+        except OSError as exc:
+            raise CommandError(f"Cannot read the image {path}: {exc.strerror}.") from None
+        except ValidationError as exc:
+            raise CommandError(f"--image {path}: refused — {' '.join(exc.messages)}") from None
+        try:
             the_plan = actions.plan(images=[image], prompt_texts=[options["prompt"]], params=params)
             [generation] = actions.request(
                 the_plan, user=None, allow_duplicates=options["generate_anyway"], as_batch=False
@@ -160,6 +197,9 @@ def _progress_line(generation: Generation, elapsed: float) -> str:
 
 
 def _describe(error: ValidationError) -> str:
+    """The errors, each after the option it is about (--duration: …)."""
     if hasattr(error, "error_dict"):
-        return " ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+        return " ".join(
+            f"{OPTION_OF.get(field, field)}: {' '.join(msgs)}" for field, msgs in error.message_dict.items()
+        )
     return " ".join(error.messages)

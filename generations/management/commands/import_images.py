@@ -6,8 +6,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generations import services
+from generations.images import ALL_EXTENSIONS
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp"}
+# Files are picked by name; each is then checked by content (a PNG named .jpg is refused).
+EXTENSIONS = ALL_EXTENSIONS
+SHOWN_IGNORED = 10
 
 
 class Command(BaseCommand):
@@ -37,6 +40,11 @@ class Command(BaseCommand):
             duplicates += not is_new
         for path, reason in refused:
             self.stderr.write(f"refused {path}: {reason}")
+        if skipped_names:
+            more = f" and {len(skipped_names) - SHOWN_IGNORED} more" if len(skipped_names) > SHOWN_IGNORED else ""
+            self.stderr.write(
+                f"ignored (not named {', '.join(sorted(EXTENSIONS))}): {', '.join(skipped_names[:SHOWN_IGNORED])}{more}"
+            )
         self.stdout.write(
             f"{len(paths)} image file(s) found: {created} imported, {duplicates} already in the library, "
             f"{len(refused)} refused; {len(skipped_names)} other file(s) ignored."
