@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from seedance_studio.redaction import redact
+
 from . import seedance
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class FalError(Exception):
         status_code: int | None = None,
         uncertain: bool = False,
     ):
+        message = redact(message)  # fal may echo what it was sent, the key included
         super().__init__(message)
         self.message = message
         self.code = code

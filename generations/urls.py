@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views, views_library
+from .ratelimits import login_guard
 
 urlpatterns = [
     path("webhooks/fal", views.fal_webhook, name="fal-webhook"),
@@ -21,8 +22,11 @@ urlpatterns = [
     path("media/<path:name>", views.private_media, name="media"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="gallery/login.html", next_page="gallery", redirect_authenticated_user=True
+        # Failed logins are counted; too many get 429 (generations/ratelimits.py).
+        login_guard(
+            auth_views.LoginView.as_view(
+                template_name="gallery/login.html", next_page="gallery", redirect_authenticated_user=True
+            )
         ),
         name="login",
     ),

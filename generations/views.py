@@ -20,6 +20,7 @@ from .fal_webhooks import WebhookRejected, verify
 from .forms import GalleryFilterForm, ImageUploadForm, PromptSearchForm
 from .models import Generation
 from .ranged import ranged_file_response
+from .ratelimits import upload_limit
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ def image_index(request: HttpRequest) -> HttpResponse:
 
 @generator_required
 @require_POST
+@upload_limit  # UPLOAD_LIMIT files per person; over it, 429 and nothing stored
 def image_upload(request: HttpRequest) -> HttpResponse:
     form = ImageUploadForm(request.POST, request.FILES)
     if not form.is_valid():

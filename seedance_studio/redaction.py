@@ -12,7 +12,7 @@ import os
 import re
 from urllib.parse import urlsplit
 
-from django.views.debug import SafeExceptionReporterFilter
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 SECRET_ENV_VARS = (
     "SECRET_KEY",
@@ -23,7 +23,7 @@ SECRET_ENV_VARS = (
     "DEMO_ADMIN_PASSWORD",
 )
 # URLs whose password part is a secret.
-SECRET_URL_ENV_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+SECRET_URL_ENV_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CACHE_URL")
 REDACTED = "********"
 
 
@@ -65,3 +65,16 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
         "API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DATABASE_URL|BROKER|RESULT_BACKEND",
         flags=re.IGNORECASE,
     )
+
+
+class SecretsExceptionReporter(ExceptionReporter):
+    """Error reports (the DEBUG page, admin error e-mails) with secret values taken out.
+
+    The filter above hides settings by name; an exception's message or a frame's local
+    variable can still hold a key (fal-client's Authorization header, a connection URL)."""
+
+    def get_traceback_html(self):
+        return redact(str(super().get_traceback_html()))
+
+    def get_traceback_text(self):
+        return redact(str(super().get_traceback_text()))

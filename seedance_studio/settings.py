@@ -12,7 +12,9 @@ real environment variables always win over it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -85,6 +87,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_ratelimit",  # login and upload limits (generations/ratelimits.py); its checks vet the cache
     "generations",
     "fal_simulator",  # the local stand-in for fal.ai: `manage.py fal_simulator`
 ]
@@ -323,6 +326,7 @@ SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS", [])
 
 # Error pages and reports never show secrets, including URLs that carry passwords.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "seedance_studio.redaction.SecretsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "seedance_studio.redaction.SecretsExceptionReporter"
 
 LOGGING = {
     "version": 1,
@@ -338,3 +342,81 @@ LOGGING = {
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The file broker has no host; kombu warns about that on every connection.
     LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
+
+# --- Cache and rate limits (generations/ratelimits.py) ---------------------------
+# One cache shared by every web process: the rate limiter counts failed logins and uploads
+# there (and fal's webhook key set is kept there). CACHE_URL picks a Redis server; by default
+# it is the broker's Redis when the broker is Redis, on the next database number (the broker's
+# own database is never flushed by a cache clear). Embedded mode keeps the cache in files under
+# var/cache, shared by the processes of one machine without a server.
+_broker = urlsplit(CELERY_BROKER_URL)
+if _broker.scheme in ("redis", "rediss"):
+    _broker_db = int(_broker.path.strip("/")) if _broker.path.strip("/").isdigit() else 0
+    _default_cache_url = urlunsplit(_broker._replace(path=f"/{(_broker_db + 1) % 16}"))
+else:
+    _default_cache_url = ""
+_cache_url = urlsplit(envstr("CACHE_URL", _default_cache_url))
+if _cache_url.geturl():
+    if _cache_url.scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, not {_cache_url.scheme!r}.")
+    _cache_options = {"socket_connect_timeout": 2, "socket_timeout": 2}  # fail in seconds, never hang
+    # The credentials go in OPTIONS, whose "password" key error pages hide; LOCATION is shown.
+    if _cache_url.username:
+        _cache_options["username"] = _cache_url.username
+    if _cache_url.password:
+        _cache_options["password"] = _cache_url.password
+    _cache_host = _cache_url.hostname or "localhost"
+    _cache_host = f"[{_cache_host}]" if ":" in _cache_host else _cache_host
+    _cache_netloc = f"{_cache_host}:{_cache_url.port}" if _cache_url.port else _cache_host
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": urlunsplit(_cache_url._replace(netloc=_cache_netloc)),
+            "KEY_PREFIX": "seedance",
+            "OPTIONS": _cache_options,
+        }
+    }
+    # Django's own RedisCache increments atomically (INCR); django-ratelimit 4.1 predates it
+    # and only lists django-redis as supported.
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str((VAR_DIR / "cache").absolute()),
+            "KEY_PREFIX": "seedance",
+        }
+    }
+    # Files are shared by every process of the one machine embedded mode runs on; their
+    # increment is not atomic, so two failures in the same instant may count as one.
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+_RATE = re.compile(r"^[1-9]\d*/\d*[smhd]$")
+
+
+def envrate(name: str, default: str) -> str:
+    """A rate as "count/period": 5/15m is five per 15 minutes (s, m, h, d)."""
+    value = envstr(name, default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 5/15m (a count per s, m, h or d), not {value!r}.")
+    return value
+
+
+# RATELIMIT_ENABLE=false turns every limit off (never in production).
+RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
+# When the cache cannot be reached: refuse (false, the default) or let the request through.
+RATELIMIT_FAIL_OPEN = envbool("RATELIMIT_FAIL_OPEN", False)
+# Failed logins (gallery and admin) per username from one client address, and per address
+# for any usernames; successful logins are not counted. The failure that reaches either limit
+# locks those logins for the limit's whole period (HTTP 429, a page saying how long to wait).
+LOGIN_FAILURE_LIMIT = envrate("LOGIN_FAILURE_LIMIT", "5/15m")
+LOGIN_FAILURE_LIMIT_PER_IP = envrate("LOGIN_FAILURE_LIMIT_PER_IP", "30/15m")
+# Source images one person may upload (files, not requests) in the gallery.
+UPLOAD_LIMIT = envrate("UPLOAD_LIMIT", "100/h")
+# The client address is REMOTE_ADDR, unless the app runs behind this many reverse proxies that
+# each append to X-Forwarded-For (nginx, a load balancer): then it is the address the outermost
+# of them saw. Set it only when every request comes through those proxies, or clients could
+# choose their own address.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+RATELIMIT_IP_META_KEY = "generations.ratelimits.client_ip"
+# --- end of cache and rate limits --------------------------------------------------
