@@ -21,7 +21,7 @@ ROUTE_KINDS = ("submit", "status", "result", "cancel", "upload")
 # "hang" holds the answer back for `hang_seconds` (longer than a client's timeout).
 FAULT_RATES = ("rate_429", "rate_500", "rate_502", "rate_hang")
 VIDEO_FAULTS = ("none", "truncated", "short_read", "not_mp4")
-MAX_CONCURRENCY = 64  # runner threads
+MAX_CONCURRENCY = 1024  # runner threads (mostly asleep: a request holds one for its latency)
 
 
 class SwitchError(ValueError):
