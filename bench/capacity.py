@@ -25,6 +25,7 @@ Figures go to stdout and to bench/results/capacity-<date>.txt.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime as dt
 import os
 import platform
@@ -54,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds per design")
     parser.add_argument("--results-dir", default=str(BASE_DIR / "bench" / "results"))
+    parser.add_argument("--var-dir", default=str(BASE_DIR / "var" / "bench-capacity"))
     return parser.parse_args(argv)
 
 
@@ -97,10 +99,24 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True)  # loaded before any fork: the child only calls it
+
+
+def _stop_with_parent() -> None:
+    """In the child: get SIGTERM when the benchmark dies, so nothing outlives an interrupted run."""
+    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def spawn(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
     handle = open(log, "ab")  # noqa: SIM115 (the child keeps it)
     return subprocess.Popen(
-        argv, cwd=BASE_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        argv,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_stop_with_parent,
     )
 
 
@@ -258,7 +274,8 @@ def run_naive(args, *, env: dict, fal_client_env: dict, logs: Path) -> dict:
     import base64
 
     naive_broker = args.broker_url
-    naive_env = {**env, **fal_client_env, "NAIVE_BROKER_URL": naive_broker}
+    naive_dir = str(Path(os.environ["SEEDANCE_VAR_DIR"]) / "naive-broker")
+    naive_env = {**env, **fal_client_env, "NAIVE_BROKER_URL": naive_broker, "NAIVE_BROKER_DIR": naive_dir}
     worker = spawn(
         [
             str(VENV_BIN / "celery"),
@@ -281,6 +298,7 @@ def run_naive(args, *, env: dict, fal_client_env: dict, logs: Path) -> dict:
     )
     try:
         os.environ["NAIVE_BROKER_URL"] = naive_broker
+        os.environ["NAIVE_BROKER_DIR"] = naive_dir
         from bench import naive_worker
 
         image = base64.b64encode((BASE_DIR / "generations" / "demo" / "coffee.png").read_bytes()).decode()
@@ -311,8 +329,9 @@ def run_naive(args, *, env: dict, fal_client_env: dict, logs: Path) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    var_dir = BASE_DIR / "var" / "bench-capacity"
-    shutil.rmtree(var_dir / "fal-simulator", ignore_errors=True)
+    var_dir = Path(args.var_dir).resolve()
+    for leftover in ("fal-simulator", "celery", "naive-broker"):  # a previous run's state and messages
+        shutil.rmtree(var_dir / leftover, ignore_errors=True)
     var_dir.mkdir(parents=True, exist_ok=True)
     logs = var_dir / "logs"
     logs.mkdir(exist_ok=True)

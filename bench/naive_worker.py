@@ -22,7 +22,20 @@ from celery import Celery
 
 MODEL_ID = "fal-ai/bytedance/seedance/v1/pro/fast/image-to-video"
 
-app = Celery("naive", broker=os.environ["NAIVE_BROKER_URL"], backend=os.environ["NAIVE_BROKER_URL"])
+BROKER = os.environ["NAIVE_BROKER_URL"]
+if BROKER.startswith("filesystem://"):  # the embedded broker (the benchmark's tiny test run)
+    FOLDER = os.environ["NAIVE_BROKER_DIR"]
+    for sub in ("queue", "processed", "control", "results"):
+        os.makedirs(os.path.join(FOLDER, sub), exist_ok=True)
+    app = Celery("naive", broker=BROKER, backend=f"file://{FOLDER}/results")
+    app.conf.broker_transport_options = {
+        "data_folder_in": f"{FOLDER}/queue",
+        "data_folder_out": f"{FOLDER}/queue",
+        "processed_folder": f"{FOLDER}/processed",
+        "control_folder": f"{FOLDER}/control",
+    }
+else:
+    app = Celery("naive", broker=BROKER, backend=BROKER)
 app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"], worker_prefetch_multiplier=1)
 
 

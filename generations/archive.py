@@ -101,11 +101,13 @@ def archive_video(
     storage: Storage | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_TIMEOUT,
+    first_attempt: bool = False,
 ) -> ArchivedVideo:
     """Download the mp4 at `url`, check it, and store it and a JPEG poster under exactly these keys.
 
     An object already under a key (from an earlier attempt) is replaced, so one object
-    remains per key. Raises ArchiveError, with `code` and `retryable`, for every failure:
+    remains per key. `first_attempt` says there was no earlier attempt at these keys, which
+    saves looking for its leftovers (three storage calls). Raises ArchiveError, with `code` and `retryable`, for every failure:
 
     - download_failed: the URL could not be fetched (network, timeout, HTTP error; an
       HTTP 4xx such as an expired URL is not retryable);
@@ -123,7 +125,9 @@ def archive_video(
         size_bytes, sha256 = _download(url, download, max_bytes=max_bytes, timeout=timeout)
         facts = _checked_facts(download.name, expected_duration)
         poster = _poster_jpeg(download.name)
-        video_name, poster_name = _store(storage, download, poster, video_key=video_key, poster_key=poster_key)
+        video_name, poster_name = _store(
+            storage, download, poster, video_key=video_key, poster_key=poster_key, replace=not first_attempt
+        )
     logger.info(
         "Archived %s (%s bytes, %.2f s %sx%s %s) and its poster in %.1f s",
         video_name,
@@ -286,7 +290,9 @@ def _poster_jpeg(path: str) -> bytes:
 STORAGE_ERRORS = (BotoCoreError, ClientError, S3UploadFailedError, OSError)
 
 
-def _store(storage: Storage, video: IO[bytes], poster: bytes, *, video_key: str, poster_key: str) -> tuple[str, str]:
+def _store(
+    storage: Storage, video: IO[bytes], poster: bytes, *, video_key: str, poster_key: str, replace: bool
+) -> tuple[str, str]:
     """Write the video, then the poster; if either fails, remove whatever is under both keys and raise."""
     uploads = (
         (video_key, File(video, name=os.path.basename(video_key)), VIDEO_CONTENT_TYPE),
@@ -297,7 +303,7 @@ def _store(storage: Storage, video: IO[bytes], poster: bytes, *, video_key: str,
     try:
         for key, content, content_type in uploads:
             attempted.append(key)
-            stored.append(_replace(storage, key, content, content_type))
+            stored.append(_save_exactly(storage, key, content, content_type, replace=replace))
     except ArchiveError:
         _remove_quietly(storage, attempted)
         raise
@@ -309,12 +315,13 @@ def _store(storage: Storage, video: IO[bytes], poster: bytes, *, video_key: str,
     return video_name, poster_name
 
 
-def _replace(storage: Storage, key: str, content: File, content_type: str) -> str:
-    """Save `content` under exactly `key`, replacing an object left there by an earlier attempt."""
-    # With file_overwrite=False (our settings) a storage saves beside an existing object under
-    # a new random name; deleting first keeps one object under the exact key.
-    storage.delete(key)
-    _abort_unfinished_uploads(storage, key)
+def _save_exactly(storage: Storage, key: str, content: File, content_type: str, *, replace: bool) -> str:
+    """Save `content` under exactly `key`; with `replace`, first remove what an earlier attempt left there."""
+    if replace:
+        # With file_overwrite=False (our settings) a storage saves beside an existing object
+        # under a new random name; deleting first keeps one object under the exact key.
+        storage.delete(key)
+        _abort_unfinished_uploads(storage, key)
     # S3Storage takes the ContentType from this attribute before guessing from the name.
     content.content_type = content_type
     # A File over the open temporary file, never bytes: FileSystemStorage copies it in chunks

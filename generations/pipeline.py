@@ -335,6 +335,7 @@ def archive(generation_id: int, *, owner: str = "") -> None:
                 poster_key=generation_poster_upload_to(generation, ""),
                 expected_duration=float(generation.duration),
                 max_bytes=settings.ARCHIVE_MAX_BYTES,
+                first_attempt=generation.archive_attempts == 1,
             )
     except ArchiveError as error:
         leases.release(generation_id, owner)

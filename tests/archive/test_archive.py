@@ -120,6 +120,27 @@ def test_an_unfinished_multipart_upload_of_a_dead_attempt_is_aborted(s3_settings
     assert set(s3_objects(s3_server, keys)) == set(keys)
 
 
+def test_a_first_attempt_skips_the_leftover_search_and_a_surprise_leftover_is_a_retryable_conflict(
+    s3_settings, s3_server, cdn, media_files, keys
+):
+    # The pipeline says "first attempt" when no earlier attempt wrote under these keys; if an
+    # object is there anyway, nothing is saved beside it under another name, and the retry succeeds.
+    s3_server.client().put_object(Bucket=s3_server.bucket, Key=keys[0], Body=b"not ours")
+    with pytest.raises(ArchiveError) as failure:
+        archive_video(
+            url=cdn.url(media_files.good_2s),
+            video_key=keys[0],
+            poster_key=keys[1],
+            expected_duration=2,
+            first_attempt=True,
+        )
+    assert failure.value.code == "storage_conflict" and failure.value.retryable
+    assert set(s3_objects(s3_server, keys)) == set()  # the keys are the generation's: cleared for the retry
+
+    archive_video(url=cdn.url(media_files.good_2s), video_key=keys[0], poster_key=keys[1], expected_duration=2)
+    assert s3_bytes(s3_server, keys[0]) == media_files.good_2s.read_bytes()
+
+
 def test_a_killed_attempt_s_temporary_file_is_removed_by_the_next(
     s3_settings, cdn, media_files, keys, _temporary_files_in
 ):

@@ -23,7 +23,7 @@ def test_two_workers_given_the_same_generation_submit_once_and_archive_once(
     faults, s3, worker_env, source_image, settings
 ):
     settings.PUBLIC_BASE_URL = ""  # polling only: both workers keep checking the same request
-    faults.configure(progress_latency=2, video_bytes_per_second=50_000)  # an archive of a few seconds
+    faults.configure(progress_latency=2, video_bytes_per_second=5_000)  # a 20 KB video: four seconds
     env = worker_env(webhooks=False)
     with running_worker(name="twin-a", extra_env=env) as a, running_worker(name="twin-b", extra_env=env) as b:
         generations = create(source_image, count=2, submit=False)

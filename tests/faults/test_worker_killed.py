@@ -71,8 +71,8 @@ def test_killed_while_fal_renders_the_sweep_resumes_following(faults, s3, worker
 def test_killed_halfway_through_an_archive_it_is_archived_again_not_generated_again(
     faults, s3, worker_env, source_image
 ):
-    # A slow download (a few seconds) so the kill lands inside the archive.
-    faults.configure(video_bytes_per_second=25_000)
+    # A slow download so the kill lands inside the archive.
+    faults.configure(video_bytes_per_second=2_000)  # a 20 KB video: ten seconds
     with running_worker(name="kill-archive", extra_env=worker_env()) as first:
         [generation] = create(source_image)
         wait_until(
@@ -96,7 +96,7 @@ def test_a_killed_pool_process_s_archive_is_redelivered_at_once(faults, s3, work
     # Only the pool process dies (the main process lives): Celery rejects the task back to
     # the queue (task_reject_on_worker_lost), and the redelivery, having the same task id,
     # takes over the archive lease without waiting for it to run out.
-    faults.configure(video_bytes_per_second=25_000)
+    faults.configure(video_bytes_per_second=2_000)  # a 20 KB video: ten seconds
     with running_worker(
         name="kill-pool", extra_env=worker_env(ARCHIVE_LEASE_SECONDS="600", RECONCILE_INTERVAL="600")
     ) as worker:
