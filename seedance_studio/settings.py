@@ -184,7 +184,8 @@ if AWS_STORAGE_BUCKET_NAME:
     # Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
     # an instance role, ...), so no secret is copied into settings.
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        # S3Storage that uploads a file on disk from its path (flat memory for big videos).
+        "BACKEND": "generations.storage.S3FileStorage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "region_name": envstr("AWS_S3_REGION_NAME") or None,

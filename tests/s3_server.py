@@ -117,7 +117,7 @@ class S3Server:
     def storages_settings(self, **options) -> dict:
         """A STORAGES["default"] entry for django-storages' S3Storage on this server."""
         return {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "generations.storage.S3FileStorage",
             "OPTIONS": {
                 "bucket_name": self.bucket,
                 "endpoint_url": self.endpoint_url,

@@ -73,7 +73,7 @@ def test_production_is_configured_by_environment(tmp_path):
     assert loaded["debug"] is False
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert loaded["db_name"] == "studio"
-    assert loaded["storage"] == "storages.backends.s3.S3Storage"
+    assert loaded["storage"] == "generations.storage.S3FileStorage"
     options = loaded["storage_options"]
     assert options["bucket_name"] == "studio-media"
     assert options["endpoint_url"] == "https://s3.example.com"
