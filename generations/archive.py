@@ -107,7 +107,8 @@ def archive_video(
 
     An object already under a key (from an earlier attempt) is replaced, so one object
     remains per key. `first_attempt` says there was no earlier attempt at these keys, which
-    saves looking for its leftovers (three storage calls). Raises ArchiveError, with `code` and `retryable`, for every failure:
+    saves looking for its leftovers (three storage calls). Raises ArchiveError, with `code` and
+    `retryable`, for every failure:
 
     - download_failed: the URL could not be fetched (network, timeout, HTTP error; an
       HTTP 4xx such as an expired URL is not retryable);

@@ -64,11 +64,14 @@ class Page:
 
 
 def _beyond(cursor: tuple[datetime, int], *, descending: bool) -> Q:
-    # (created_at, id) < (x, y), written so the (created_at, id) index serves it.
+    # (created_at, id) < (x, y), written as created_at <= x AND (created_at < x OR id < y):
+    # the first term is a range the (created_at, id) index starts the scan at (the cursor),
+    # the second only drops the rows tied on created_at. (A bare OR is no index condition:
+    # the scan would start at the newest row and filter out every earlier page's rows.)
     created_at, pk = cursor
     if descending:
-        return Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk)
-    return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=pk)
+        return Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | Q(id__lt=pk))
+    return Q(created_at__gte=created_at) & (Q(created_at__gt=created_at) | Q(id__gt=pk))
 
 
 def keyset_page(

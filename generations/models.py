@@ -243,7 +243,9 @@ class Generation(models.Model):
             ("retry_generation", "Can retry and remix generations (spends money)"),
         ]
         indexes = [
-            # Gallery: newest first, keyset pagination on (created_at, id).
+            # Gallery: newest first, keyset pagination on (created_at, id). On PostgreSQL,
+            # migration 0008 rebuilds it with INCLUDE columns (what the dashboard's windowed
+            # figures read), which Django's model state does not show: SQLite has no INCLUDE.
             models.Index(fields=["-created_at", "-id"], name="gen_created_id"),
             # Dashboard and gallery status filters.
             models.Index(fields=["status", "-created_at"], name="gen_status_created"),
@@ -306,6 +308,29 @@ class Generation(models.Model):
             "seed": seedance.RANDOM_SEED if self.seed is None else self.seed,
             "enable_safety_checker": self.enable_safety_checker,
         }
+
+
+class GenerationStatusCount(models.Model):
+    """How many generations are in each status now, and the bytes of their videos: the
+    dashboard's all-time figures, read from at most one row per status instead of a scan.
+
+    Maintained by database triggers on the generation table (migration 0007), in the same
+    transaction as every insert, delete and change of `status` or `video_bytes`, whichever
+    code path makes it (lifecycle.transition, bulk_create, the admin, a queryset update, raw
+    SQL). Each change is an arithmetic UPDATE (`count = count + 1`) of this table's row, never a
+    read-modify-write, so concurrent transactions cannot lose an increment. Never written by
+    the application; `manage.py rebuild_generation_counts` recounts from the table.
+    """
+
+    status = models.CharField(max_length=16, primary_key=True, choices=GenerationStatus.choices)
+    count = models.BigIntegerField(default=0)
+    video_bytes = models.BigIntegerField(default=0, help_text="Sum of video_bytes (empty counts as 0).")
+
+    class Meta:
+        verbose_name = "generation status count"
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.count}"
 
 
 class Tag(models.Model):
