@@ -321,6 +321,17 @@ def sim(pipeline_worker, fal_simulator, s3, live_server, settings):
     return fal_simulator
 
 
+def wait_until(condition, *, timeout: float = 60, interval: float = 0.05, what: str = "the condition"):
+    """Poll `condition` until it returns something true (and return that), or fail saying `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
 def wait_for(generation: Generation, statuses, timeout: float = 90) -> Generation:
     """Poll the database until the generation reaches one of `statuses`."""
     statuses = {statuses} if isinstance(statuses, str) else set(statuses)

@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from fal_simulator.server import FalSimulator
+from tests.conftest import wait_until  # noqa: F401 (the simulator tests import it from here)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,16 +44,6 @@ def arguments(image_url: str, **overrides) -> dict:
         "duration": "2",
         **overrides,
     }
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def run_client(sim: FalSimulator, code: str, timeout: float = 60) -> dict:

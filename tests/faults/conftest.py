@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import time
 
 import pytest
 
 from generations import media, services
 from generations.models import Generation
-from tests.conftest import PIPELINE_ENV
+from tests.conftest import PIPELINE_ENV, wait_until  # noqa: F401 (the fault tests import it from here)
 
 S = Generation.Status
 
@@ -71,16 +70,6 @@ def create(source_image, count: int = 1, *, submit: bool = True, **params) -> li
             )
         )
     return made
-
-
-def wait_until(condition, *, timeout: float = 60, interval: float = 0.1, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 def counter(simulator, name: str) -> int:
