@@ -79,9 +79,9 @@ def test_killed_halfway_through_an_archive_it_is_archived_again_not_generated_ag
             lambda: Generation.objects.filter(pk=generation.pk, status=S.ARCHIVING, archive_attempts=1).exists(),
             what="the archive starting",
         )
-        wait_until(lambda: _partial_downloads(generation), what="part of the video downloaded")
+        wait_until(lambda: _downloads_under_way(generation), what="the download under way")
         stop_worker(first, kill=True)
-        assert _partial_downloads(generation), "the killed archiver's temporary file is left behind"
+        assert _downloads_under_way(generation), "the killed archiver's temporary file is left behind"
         faults.configure(video_bytes_per_second=0)
         with running_worker(name="kill-archive-restarted", extra_env=worker_env(), queue=first.queue, beat=True):
             wait_until(lambda: statuses([generation]) == [S.COMPLETED], timeout=90, what="completion")
@@ -89,7 +89,7 @@ def test_killed_halfway_through_an_archive_it_is_archived_again_not_generated_ag
     assert generation.archive_attempts == 2 and generation.attempts == 1
     assert counter(faults, "requests_created") == 1
     assert_archived_once_each([generation], s3)
-    assert _partial_downloads(generation) == []  # the retry removed the dead attempt's file
+    assert _downloads_under_way(generation) == []  # the retry removed the dead attempt's file
 
 
 def test_a_killed_pool_process_s_archive_is_redelivered_at_once(faults, s3, worker_env, source_image):
@@ -101,7 +101,7 @@ def test_a_killed_pool_process_s_archive_is_redelivered_at_once(faults, s3, work
         name="kill-pool", extra_env=worker_env(ARCHIVE_LEASE_SECONDS="600", RECONCILE_INTERVAL="600")
     ) as worker:
         [generation] = create(source_image)
-        wait_until(lambda: _partial_downloads(generation), what="part of the video downloaded")
+        wait_until(lambda: _downloads_under_way(generation), what="the download under way")
         faults.configure(video_bytes_per_second=0)
         for pid in _pool_processes(worker.pid):
             os.kill(pid, signal.SIGKILL)
@@ -114,9 +114,10 @@ def test_a_killed_pool_process_s_archive_is_redelivered_at_once(faults, s3, work
     assert_archived_once_each([generation], s3)
 
 
-def _partial_downloads(generation: Generation) -> list[str]:
-    files = glob.glob(os.path.join(archive.TEMPORARY_DIR, f"{generation.code}-*"))
-    return [f for f in files if os.path.getsize(f) > 0]
+def _downloads_under_way(generation: Generation) -> list[str]:
+    """The archive's temporary files for this generation (created when its download starts;
+    httpx hands the body over in 1 MiB chunks, so a small video's file stays empty until the end)."""
+    return glob.glob(os.path.join(archive.TEMPORARY_DIR, f"{generation.code}-*"))
 
 
 def _pool_processes(pid: int) -> list[int]:
