@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -319,6 +320,26 @@ def sim(pipeline_worker, fal_simulator, s3, live_server, settings):
     settings.ARCHIVE_MAX_ATTEMPTS = int(PIPELINE_ENV["ARCHIVE_MAX_ATTEMPTS"])
     fal_simulator.reset()
     return fal_simulator
+
+
+# A fixed moment for rows made with explicit timestamps (gallery, library, compare tests).
+T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def generation_rows(source_image, prompt, *, default_status: str):
+    """A factory: make(created_at=T0, status=default_status, **fields) -> a Generation row, no task queued."""
+
+    def make(created_at: datetime = T0, status: str = default_status, *, prompt_text: str | None = None, **fields):
+        if status == Generation.Status.COMPLETED:
+            fields.setdefault("video", "generations/2026/03/x.mp4")
+            fields.setdefault("video_sha256", "a" * 64)
+        fields.setdefault("source_image", source_image)
+        fields.setdefault("prompt", prompt)
+        return Generation.objects.create(
+            prompt_text=prompt_text or fields["prompt"].text, status=status, created_at=created_at, **fields
+        )
+
+    return make
 
 
 def wait_until(condition, *, timeout: float = 60, interval: float = 0.05, what: str = "the condition"):

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import UTC, datetime
 
 import pytest
 from django.core.files.base import ContentFile
 
 from generations import services
 from generations.models import Generation
-from tests.conftest import make_image_bytes
+from tests.conftest import T0, generation_rows, make_image_bytes
 
 S = Generation.Status
-T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -27,19 +25,8 @@ def image_b(db):
 
 @pytest.fixture
 def make(source_image, prompt):
-    """make(created_at=..., status=..., **fields) -> a Generation row, no task queued."""
-
-    def make(created_at: datetime = T0, status: str = S.PENDING, *, prompt_text: str | None = None, **fields):
-        if status == S.COMPLETED:
-            fields.setdefault("video", "generations/2026/03/x.mp4")
-            fields.setdefault("video_sha256", "a" * 64)
-        fields.setdefault("source_image", source_image)
-        fields.setdefault("prompt", prompt)
-        return Generation.objects.create(
-            prompt_text=prompt_text or fields["prompt"].text, status=status, created_at=created_at, **fields
-        )
-
-    return make
+    """make(created_at=..., status=..., **fields) -> a Generation row (default pending), no task queued."""
+    return generation_rows(source_image, prompt, default_status=S.PENDING)
 
 
 @pytest.fixture
