@@ -17,13 +17,12 @@ from storages.utils import clean_name
 class S3FileStorage(S3Storage):
     def _save(self, name, content):
         path = _path_on_disk(content)
-        params = self._get_write_parameters(self._normalize_name(clean_name(name)), content)
+        cleaned_name = clean_name(name)
+        key = self._normalize_name(cleaned_name)
+        params = self._get_write_parameters(key, content)
         if path is None or (self.gzip and params["ContentType"] in self.gzip_content_types):
             return super()._save(name, content)
-        cleaned_name = clean_name(name)
-        self.bucket.Object(self._normalize_name(cleaned_name)).upload_file(
-            path, ExtraArgs=params, Config=self.transfer_config
-        )
+        self.bucket.Object(key).upload_file(path, ExtraArgs=params, Config=self.transfer_config)
         return cleaned_name
 
 
