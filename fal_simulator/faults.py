@@ -182,4 +182,4 @@ class FaultDice:
 
     def seed_for_request(self) -> int:
         with self._lock:
-            return self._rng.randint(0, 2**31 - 1)
+            return self._rng.randint(0, 2**32 - 1)  # Seedance seeds are unsigned 32-bit

@@ -227,6 +227,11 @@ class Generation(models.Model):
     # keeps its id, so it takes the archive over at once instead of waiting out the lease.
     archive_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     archive_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    # Fetches of fal's result that failed although fal said COMPLETED without an error;
+    # bounded by FAL_RESULT_MAX_ATTEMPTS so a result that keeps answering 5xx ends.
+    result_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    # The fal account (user id) a signed webhook for this generation's request came from.
+    fal_user_id = models.CharField(max_length=128, blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -456,6 +461,7 @@ class AuditEvent(models.Model):
         DELETE = "delete", "Delete"
         DOWNLOAD_LINK = "download_link", "Download link issued"
         BUDGET_CHANGE = "budget_change", "Budget change"
+        WEBHOOK_ADOPT = "webhook_adopt", "Request adopted from fal's webhook"
 
     action = models.CharField(max_length=32, choices=Action.choices)
     actor = models.ForeignKey(

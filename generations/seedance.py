@@ -34,9 +34,9 @@ DURATION_CHOICES = [(n, f"{n} s") for n in range(MIN_DURATION, MAX_DURATION + 1)
 DEFAULT_CAMERA_FIXED = False
 DEFAULT_ENABLE_SAFETY_CHECKER = True
 
-# fal takes -1 for "random"; we store random as NULL. An explicit seed is a
-# non-negative 32-bit integer.
+# fal takes -1 for "random"; we store random as NULL. Seedance takes (and may return)
+# any unsigned 32-bit seed (docs/fal-contract.md, "Seeds").
 RANDOM_SEED = -1
-MAX_SEED = 2**31 - 1
+MAX_SEED = 2**32 - 1
 
 PROMPT_MAX_LENGTH = 2000

@@ -23,7 +23,7 @@ def _generation_kwargs(source_image, prompt, **overrides):
         ("aspect_ratio", "2:1"),
         ("resolution", "4k"),
         ("seed", -5),
-        ("seed", 2**31),
+        ("seed", 2**32),
         ("status", "exploded"),
     ],
 )

@@ -144,8 +144,8 @@ def test_params_collect_every_error_with_a_specific_message():
     assert "'4k' is not a resolution" in errors["resolution"][0]
     assert "2 to 12 seconds, not 13" in errors["duration"][0]
     assert "whole number" in errors["seed"][0]
-    with pytest.raises(ValidationError, match="between 0 and 2147483647"):
-        services.GenerationParams.from_raw(seed=2**31)
+    with pytest.raises(ValidationError, match="between 0 and 4294967295"):
+        services.GenerationParams.from_raw(seed=2**32)
     with pytest.raises(ValidationError, match="not 1"):
         services.GenerationParams.from_raw(duration=1)
 
