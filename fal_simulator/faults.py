@@ -18,8 +18,10 @@ from typing import Any
 # The route kinds whose calls can be answered with an injected fault.
 ROUTE_KINDS = ("submit", "status", "result", "cancel", "upload")
 # What an injected fault does: 429 and an "ingress" 502 are retried by fal-client, 500 is not,
-# "hang" holds the answer back for `hang_seconds` (longer than a client's timeout).
-FAULT_RATES = ("rate_429", "rate_500", "rate_502", "rate_hang")
+# "hang" holds the answer back for `hang_seconds` (longer than a client's timeout), "reset"
+# drops the connection without an answer (on a submit: after the request was queued, so a
+# client that re-sends queues, and pays for, a second job).
+FAULT_RATES = ("rate_429", "rate_500", "rate_502", "rate_hang", "rate_reset")
 VIDEO_FAULTS = ("none", "truncated", "short_read", "not_mp4")
 MAX_CONCURRENCY = 1024  # runner threads (mostly asleep: a request holds one for its latency)
 
@@ -38,6 +40,7 @@ class Switches:
     rate_500: dict[str, float] = field(default_factory=dict)
     rate_502: dict[str, float] = field(default_factory=dict)  # nginx-style, no x-fal-request-id
     rate_hang: dict[str, float] = field(default_factory=dict)
+    rate_reset: dict[str, float] = field(default_factory=dict)
     hang_seconds: float = 30.0
     force_422: bool = False  # every request fails with a model 422 on its result
     honour_cancel: bool = False  # a cancel stops a running request (otherwise it runs to completion)
@@ -47,6 +50,12 @@ class Switches:
     webhook_attempts: int = 4  # per delivery, including the first (fal: 10 over 2 h)
     webhook_retry_delay: float = 0.5  # first backoff; doubles per attempt
     webhook_timeout: float = 5.0
+    # fal: "payload is null when the output is not valid JSON; payload_error then explains why".
+    webhook_payload_error: bool = False  # OK webhooks carry payload null and payload_error
+    # fal: request_id and gateway_request_id are mostly equal, but differ after fal retried a request.
+    gateway_request_id_differs: bool = False
+    webhook_signed_id: str = "request_id"  # which of the two ids the signature covers
+    webhook_user_id: str = ""  # sign webhooks as this fal account (empty: the simulator's own)
     video_fault: str = "none"  # how rendered videos are served: none, truncated, short_read, not_mp4
     video_bytes_per_second: int = 0  # serve files at most this fast (0: as fast as possible)
     random_seed: int | None = None  # seeds the dice, so fractions are reproducible
@@ -69,6 +78,8 @@ class Switches:
             raise SwitchError("video_bytes_per_second must be 0 (unthrottled) or more")
         if self.webhook_attempts < 1:
             raise SwitchError("webhook_attempts must be at least 1")
+        if self.webhook_signed_id not in ("request_id", "gateway_request_id"):
+            raise SwitchError("webhook_signed_id must be request_id or gateway_request_id")
         if self.video_fault not in VIDEO_FAULTS:
             raise SwitchError(f"video_fault must be one of {', '.join(VIDEO_FAULTS)}")
         for name in (
@@ -168,7 +179,7 @@ class FaultDice:
             self._rng = random.Random(seed)  # noqa: S311
 
     def roll(self, switches: Switches, kind: str) -> str | None:
-        """ "429", "500", "502", "hang" or None (answer normally)."""
+        """ "429", "500", "502", "hang", "reset" or None (answer normally)."""
         rates = [(rate.removeprefix("rate_"), getattr(switches, rate).get(kind, 0.0)) for rate in FAULT_RATES]
         if not any(r for _, r in rates):
             return None  # no dice thrown, so enabling faults on one route does not shift another's sequence

@@ -1,8 +1,7 @@
 """Real mp4 renders of the submitted image: H.264, yuv420p, 24 fps, `+faststart`, a slow zoom.
 
-Sizes: the short side is the resolution's number (480/720/1080), the long side follows
-the aspect ratio, rounded to even (1080p 16:9 = 1920x1080, 9:16 = 1080x1920, 480p 16:9 =
-854x480); `auto` snaps the image's own aspect to the nearest allowed ratio. A clip has
+Sizes: Seedance 1.0's published table (SIZES: 1080p 16:9 = 1920x1088, 1:1 = 1440x1440,
+480p 16:9 = 864x480); `auto` snaps the image's own aspect to the nearest allowed ratio. A clip has
 exactly `num_frames` frames (24 per second of duration). `camera_fixed` gives a still shot.
 
 Speed: the image is cropped/scaled once into Y, Cb and Cr planes (limited range BT.601,
@@ -32,8 +31,16 @@ from PIL import Image, ImageOps
 
 FPS = 24
 RENDER_VERSION = 1  # bump when output changes, so stale cache entries are not served
-SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}
 RATIOS = {"21:9": (21, 9), "16:9": (16, 9), "4:3": (4, 3), "1:1": (1, 1), "3:4": (3, 4), "9:16": (9, 16)}
+# Seedance 1.0's published output sizes, what fal renders (docs/fal-contract.md, "Output sizes").
+SIZES = {
+    "480p": {"16:9": (864, 480), "4:3": (736, 544), "1:1": (640, 640), "3:4": (544, 736), "9:16": (480, 864),
+             "21:9": (960, 416)},
+    "720p": {"16:9": (1248, 704), "4:3": (1120, 832), "1:1": (960, 960), "3:4": (832, 1120), "9:16": (704, 1248),
+             "21:9": (1504, 640)},
+    "1080p": {"16:9": (1920, 1088), "4:3": (1664, 1248), "1:1": (1440, 1440), "3:4": (1248, 1664),
+              "9:16": (1088, 1920), "21:9": (2176, 928)},
+}  # fmt: skip
 CRF = "25"
 
 # Full-range 8-bit (Pillow's YCbCr) to the limited range H.264 players assume.
@@ -71,11 +78,8 @@ def output_size(resolution: str, aspect_ratio: str, image_size: tuple[int, int] 
         if image_size is None:
             raise ValueError("aspect_ratio 'auto' needs the image size")
         aspect_ratio = nearest_aspect(*image_size)
-    a, b = RATIOS[aspect_ratio]
-    short = SHORT_SIDE[resolution]
-    if a >= b:
-        return _even(short * a / b), short, aspect_ratio
-    return short, _even(short * b / a), aspect_ratio
+    width, height = SIZES[resolution][aspect_ratio]
+    return width, height, aspect_ratio
 
 
 def image_size(image_bytes: bytes) -> tuple[int, int]:

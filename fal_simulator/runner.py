@@ -9,6 +9,7 @@ Magic prompt substrings force an outcome for one request (handy in end-to-end te
   [simulate:content_policy]  a 422 of type content_policy_violation
   [simulate:runner_error]    runner_disconnected (status error, 503 on the result)
   [simulate:500]             runner_server_error (500 on the result, not retried by fal-client)
+  [simulate:request_timeout] fal's start timeout expired: request_timeout, 504 on the result
   [simulate:sleep=SECONDS]   this request stays IN_PROGRESS that much longer
 """
 
@@ -128,6 +129,9 @@ class SeedanceRunner:
         if "500" in magic:
             job.log("Runner raised an exception", "ERROR")
             return Outcome.request_error(500, "Runner encountered an internal server error", "runner_server_error")
+        if "request_timeout" in magic:
+            job.log("Request timed out before it started", "ERROR")
+            return Outcome.start_timeout()
 
         seconds = params.num_frames / 24
         job.log(

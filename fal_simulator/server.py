@@ -56,6 +56,7 @@ import os
 import re
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -566,14 +567,26 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(502, _INGRESS_502, "text/html", fal_id=False)
         if fault == "hang" and kind != "submit":
             self._pause(switches.hang_seconds)
+        if fault == "reset" and kind != "submit":
+            return self._reset()
         self._hang_after = fault == "hang"
         answer = handler()
         if answer is None:  # the handler wrote its own response (SSE)
             return None
+        if fault == "reset":  # the submit is queued; its answer never leaves
+            return self._reset()
         status, body, headers, rid = answer
         if kind:
             sim.counters.response(kind, status)
         self._json(status, body, headers, rid or request_id)
+
+    def _reset(self) -> None:
+        """Drop the connection without an answer (a TCP reset), after the body was read."""
+        self._read_body()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return None
 
     # queue routes --------------------------------------------------------------
 
@@ -608,7 +621,7 @@ class _Handler(BaseHTTPRequestHandler):
             start_timeout=start_timeout,
         )
         if job.webhook_url:
-            job.gateway_request_id = str(uuid.uuid4())
+            job.gateway_request_id = str(uuid.uuid4()) if sim.switches.gateway_request_id_differs else job.id
         sim.queue.submit(job)
         sim.counters.count("requests_created", job.id)
         body = {

@@ -2,7 +2,10 @@
 
 Payload: `{"request_id", "gateway_request_id", "status": "OK"|"ERROR", "payload", "error"}`,
 where `payload` is what the result route answers (the output, or the error body) and
-`error` reads like fal's "Invalid status code: 422". Every attempt is signed afresh
+`error` reads like fal's "Invalid status code: 422"; with `webhook_payload_error` an OK
+webhook carries `payload: null` and `payload_error` instead (fal does when the output does
+not fit). The signature covers `webhook_signed_id` (request_id by default; fal's two ids
+differ after it retried a request). Every attempt is signed afresh
 (new timestamp). A delivery succeeds on any 2xx; otherwise it is retried
 `webhook_attempts` times in all, with a backoff that starts at `webhook_retry_delay`
 and doubles (fal itself retries 10 times over 2 hours).
@@ -28,16 +31,20 @@ from .stats import Stats
 logger = logging.getLogger(__name__)
 
 
-def webhook_payload(job: Job) -> dict:
+def webhook_payload(job: Job, switches: Switches | None = None) -> dict:
     outcome = job.outcome
     assert outcome is not None
-    return {
+    body = {
         "request_id": job.id,
         "gateway_request_id": job.gateway_request_id or job.id,
         "status": "OK" if outcome.ok else "ERROR",
         "payload": outcome.body,
         "error": None if outcome.ok else f"Invalid status code: {outcome.status_code}",
     }
+    if outcome.ok and switches is not None and switches.webhook_payload_error:
+        body["payload"] = None
+        body["payload_error"] = "Response payload is too large to be delivered in a webhook (simulated)."
+    return body
 
 
 class WebhookSender:
@@ -62,8 +69,11 @@ class WebhookSender:
     def send(self, job: Job) -> None:
         if not job.webhook_url:
             return
-        body = json.dumps(webhook_payload(job)).encode()
-        self._pool.submit(self._deliver, job.id, job.webhook_url, body)
+        switches = self._switches()
+        payload = webhook_payload(job, switches)
+        signed_id = payload["gateway_request_id"] if switches.webhook_signed_id == "gateway_request_id" else job.id
+        body = json.dumps(payload).encode()
+        self._pool.submit(self._deliver, signed_id, job.webhook_url, body)
 
     def stop(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -89,7 +99,9 @@ class WebhookSender:
                 headers = {
                     "Content-Type": "application/json",
                     "User-Agent": "fal-simulator-webhook/1.0",
-                    **self._signer.headers(body, request_id=request_id, user_id=self._user_id),
+                    **self._signer.headers(
+                        body, request_id=request_id, user_id=switches.webhook_user_id or self._user_id
+                    ),
                 }
                 record = {
                     "request_id": request_id,

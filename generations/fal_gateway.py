@@ -14,12 +14,15 @@ fal-client once, at import) and a TLS CA given as SSL_CERT_FILE.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -49,6 +52,8 @@ class FalError(Exception):
         permanent: bool,
         status_code: int | None = None,
         uncertain: bool = False,
+        detail: Any = None,
+        error_type: str | None = None,
     ):
         message = redact(message)  # fal may echo what it was sent, the key included
         super().__init__(message)
@@ -57,6 +62,8 @@ class FalError(Exception):
         self.permanent = permanent
         self.status_code = status_code
         self.uncertain = uncertain
+        self.detail = detail  # fal's error detail as it came (a 422's list of items)
+        self.error_type = error_type
 
 
 class SimulatorNotRunning(FalError):
@@ -141,10 +148,66 @@ def configure_process() -> Connection:
     return conn
 
 
+class SubmitNotRepeated(Exception):
+    """fal-client tried to send a submit POST a second time; it was stopped before leaving.
+
+    `first_status` / `first_error` say how the one POST that did leave ended.
+    """
+
+    def __init__(self, first_status: int | None, first_error: BaseException | None, first_headers: dict):
+        super().__init__("fal-client wanted to send the submit again; not sent")
+        self.first_status = first_status
+        self.first_error = first_error
+        self.first_headers = first_headers
+
+
+class _OnePostPerSubmit(httpx.BaseTransport):
+    """Wraps fal-client's transport so that one `submit()` call sends its POST at most once.
+
+    fal-client re-sends any call after a transport error or a 408/409/429/ingress answer
+    (`_maybe_retry_request`), a submit included: a reset after fal read the body would
+    queue (and bill) a second job. While `single_attempt()` is active in a thread, a second
+    request in that thread raises SubmitNotRepeated, which is no httpx error, so fal-client
+    does not retry it but lets it out; the gateway then decides from how the first ended.
+    Status, result, cancel and other threads' calls pass through untouched.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport):
+        self._inner = inner
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def single_attempt(self):
+        self._local.attempt = {"sent": False, "status": None, "error": None, "headers": {}}
+        try:
+            yield
+        finally:
+            self._local.attempt = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        attempt = getattr(self._local, "attempt", None)
+        if attempt is None:
+            return self._inner.handle_request(request)
+        if attempt["sent"]:
+            raise SubmitNotRepeated(attempt["status"], attempt["error"], attempt["headers"])
+        attempt["sent"] = True
+        try:
+            response = self._inner.handle_request(request)
+        except BaseException as exc:
+            attempt["error"] = exc
+            raise
+        attempt["status"] = response.status_code
+        attempt["headers"] = dict(response.headers)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 def _client():
-    """A fal-client SyncClient for the current connection, configured once per process."""
+    """(fal-client SyncClient, its submit guard) for the current connection, made once per process."""
     conn = configure_process()
-    cache_key = (conn.key, conn.queue_host, conn.ca_file)
+    cache_key = (conn.key, conn.queue_host, conn.ca_file, settings.FAL_CLIENT_TIMEOUT, settings.FAL_CLIENT_MAX_ATTEMPTS)
     with _lock:
         cached = _client_cache.get(cache_key)
         if cached is not None:
@@ -161,29 +224,64 @@ def _client():
             fal_module.CDN_URL = conn.cdn_url
         fal_module.MAX_ATTEMPTS = max(1, settings.FAL_CLIENT_MAX_ATTEMPTS)
         client = fal_client.SyncClient(key=conn.key, default_timeout=settings.FAL_CLIENT_TIMEOUT)
+        # fal-client's own HTTP client (its headers, timeout, redirects and backup-domain
+        # transport), with that transport wrapped so a submit leaves at most once.
+        original = client._client
+        guard = _OnePostPerSubmit(fal_module.BackupDomainTransport())
+        client.__dict__["_client"] = httpx.Client(
+            transport=guard,
+            headers=original.headers,
+            timeout=original.timeout,
+            follow_redirects=original.follow_redirects,
+        )
+        original.close()
         _client_cache.clear()
-        _client_cache[cache_key] = client
-        return client
+        _client_cache[cache_key] = (client, guard)
+        return client, guard
 
 
 def submit(arguments: dict, *, webhook_url: str | None = None) -> str:
-    """Put a request on fal's queue; returns its request id."""
+    """Put a request on fal's queue, sending the POST exactly once; returns its request id.
+
+    Raises FalError: `uncertain` when the POST may have reached fal (never send it again),
+    retryable and certain when fal's answer proves it did not take it (docs/fal-contract.md).
+    """
+    client, guard = _client()
     try:
-        # start_timeout also makes fal-client give up, not re-send, when the answer is late:
-        # a re-sent POST could queue a second paid job. We treat the timeout as uncertain.
-        handle = _client().submit(
-            seedance.MODEL_ID, arguments, webhook_url=webhook_url, start_timeout=settings.FAL_START_TIMEOUT
-        )
+        with guard.single_attempt():
+            handle = client.submit(
+                seedance.MODEL_ID, arguments, webhook_url=webhook_url, start_timeout=settings.FAL_START_TIMEOUT
+            )
+    except SubmitNotRepeated as stopped:
+        raise _first_submit_outcome(stopped) from stopped.first_error
     except Exception as exc:
         raise _translate(exc, submitting=True) from exc
     return handle.request_id
+
+
+def _first_submit_outcome(stopped: SubmitNotRepeated) -> FalError:
+    """What the one submit POST that left proves, now that fal-client's re-send was stopped."""
+    if stopped.first_error is not None:
+        return _translate(stopped.first_error, submitting=True)
+    status_code = stopped.first_status or 0
+    headers = {k.lower(): v for k, v in stopped.first_headers.items()}
+    if status_code == 504 and "x-fal-request-id" not in headers:
+        # An ingress (nginx) gateway timeout: the queue behind it may have taken the request.
+        return FalError(
+            "fal's front door timed out (504) before the queue answered; the request may have been queued.",
+            code="fal_no_answer",
+            permanent=False,
+            status_code=504,
+            uncertain=True,
+        )
+    return _http_error(status_code, f"fal answered {status_code} and did not queue the request", headers)
 
 
 def status(request_id: str, *, with_logs: bool = True) -> RequestStatus:
     import fal_client
 
     try:
-        answer = _client().status(seedance.MODEL_ID, request_id, with_logs=with_logs)
+        answer = _client()[0].status(seedance.MODEL_ID, request_id, with_logs=with_logs)
     except Exception as exc:
         raise _translate(exc) from exc
     if isinstance(answer, fal_client.Queued):
@@ -202,7 +300,7 @@ def status(request_id: str, *, with_logs: bool = True) -> RequestStatus:
 def result(request_id: str) -> FalOutput:
     """The output of a completed request; a failed request raises its real error (e.g. 422)."""
     try:
-        data = _client().result(seedance.MODEL_ID, request_id)
+        data = _client()[0].result(seedance.MODEL_ID, request_id)
     except Exception as exc:
         raise _translate(exc) from exc
     return parse_output(data)
@@ -215,14 +313,116 @@ def parse_output(data: Any) -> FalOutput:
         raise FalError(
             "fal reported success but its answer has no video URL.", code="fal_bad_output", permanent=True
         ) from None
+    if not isinstance(url, str) or not media_url_allowed(url):
+        raise FalError(
+            f"fal's answer names a video at {str(url)[:200]!r}, which is not an https URL on fal's media hosts "
+            f"({', '.join(media_hosts())}); it was not downloaded.",
+            code="fal_bad_output",
+            permanent=True,
+        )
     seed = data.get("seed")
-    return FalOutput(video_url=url, seed=int(seed) if seed is not None else None, raw=data)
+    try:
+        seed = int(seed) if seed is not None else None
+    except (TypeError, ValueError):
+        seed = None
+    if seed is not None and not 0 <= seed <= seedance.MAX_SEED:
+        seed = None  # not a seed Seedance can take back: not stored
+    return FalOutput(video_url=url, seed=seed, raw=data)
+
+
+def media_hosts() -> list[str]:
+    """The hosts fal's videos may be downloaded from (and redirected to): FAL_MEDIA_HOSTS, plus the simulator."""
+    hosts = list(settings.FAL_MEDIA_HOSTS)
+    if settings.FAL_SIMULATED:
+        with contextlib.suppress(FalError):
+            queue_host = connection().queue_host or ""
+            hosts.append(urlsplit(f"https://{queue_host}").hostname or "")
+    return [h for h in hosts if h]
+
+
+def media_url_allowed(url: str) -> bool:
+    """An https URL on one of media_hosts() (the domain itself or a subdomain)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.scheme != "https" or not host:
+        return False
+    return any(host == allowed or host.endswith("." + allowed) for allowed in media_hosts())
+
+
+# --- fal's failures, in our words -------------------------------------------
+
+# fal's request (infrastructure) error types: answered 5xx (or 499 for a cancel), never
+# billed (docs/fal-contract.md, "Billing of failures").
+INFRA_ERROR_TYPES = frozenset(
+    {
+        "request_timeout",
+        "startup_timeout",
+        "runner_scheduling_failure",
+        "runner_connection_timeout",
+        "runner_disconnected",
+        "runner_connection_refused",
+        "runner_connection_error",
+        "runner_incomplete_response",
+        "runner_server_error",
+        "internal_error",
+        "client_cancelled",
+        "client_disconnected",
+    }
+)
+CONTENT_POLICY = "content_policy_violation"
+
+
+@dataclass(frozen=True)
+class FalFailure:
+    """How fal ended a request without a video: our error code, the words, and whether fal may bill it."""
+
+    code: str
+    message: str
+    may_be_billed: bool
+
+
+def failure_of(
+    *, error: str | None, error_type: str | None, status_code: int | None, detail: Any = None, started: bool
+) -> FalFailure:
+    """One reading of fal's failure, whether it came by status, result or webhook.
+
+    Server errors (5xx, fal's request error types) are never billed; a model's refusal
+    (422) may be, when a runner already spent GPU time on it (`started`).
+    """
+    types = _detail_types(detail)
+    if error_type == CONTENT_POLICY or CONTENT_POLICY in types:
+        code = CONTENT_POLICY
+    elif error_type and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", error_type) and error_type in INFRA_ERROR_TYPES:
+        code = error_type
+    elif status_code == 422 or types:
+        code = "invalid_input"
+    elif error_type and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", error_type):
+        code = error_type
+    else:
+        code = "fal_error"
+    words = describe_fal_detail(detail) if detail else ""
+    if not words or words == "no detail given":
+        words = str(error or error_type or "no reason given")[:2000]
+    server_side = (status_code is not None and status_code >= 500) or code in INFRA_ERROR_TYPES
+    billed_kind = not server_side and (status_code in (None, 422))
+    return FalFailure(
+        code=code, message=f"fal ended the request with an error: {words}", may_be_billed=billed_kind and started
+    )
+
+
+def _detail_types(detail: Any) -> set[str]:
+    if isinstance(detail, list):
+        return {str(item.get("type")) for item in detail if isinstance(item, dict) and item.get("type")}
+    return set()
 
 
 def cancel(request_id: str) -> bool:
     """Ask fal to cancel. Returns False when fal says the request already completed."""
     try:
-        _client().cancel(seedance.MODEL_ID, request_id)
+        _client()[0].cancel(seedance.MODEL_ID, request_id)
     except Exception as exc:
         error = _translate(exc)
         if error.status_code == 400 and "ALREADY_COMPLETED" in error.message:
@@ -234,7 +434,7 @@ def cancel(request_id: str) -> bool:
 def upload(content: bytes, *, content_type: str, file_name: str) -> str:
     """Upload bytes to fal's CDN; returns the public URL fal can read."""
     try:
-        return _client().upload(content, content_type, file_name)
+        return _client()[0].upload(content, content_type, file_name)
     except Exception as exc:
         raise _translate(exc) from exc
 
@@ -250,7 +450,7 @@ def _translate(exc: Exception, *, submitting: bool = False) -> FalError:
     if isinstance(exc, FalError):
         return exc
     if isinstance(exc, fal_client.FalClientHTTPError):
-        return _http_error(exc.status_code, exc.message, exc.response_headers)
+        return _http_error(exc.status_code, exc.message, exc.response_headers, error_type=exc.error_type)
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         # The request never left: safe to send again.
         return FalError(
@@ -269,10 +469,19 @@ def _translate(exc: Exception, *, submitting: bool = False) -> FalError:
     raise exc
 
 
-def _http_error(status_code: int, message: Any, headers: dict) -> FalError:
+def _http_error(status_code: int, message: Any, headers: dict, *, error_type: str | None = None) -> FalError:
     text = describe_fal_detail(message)
+    error_type = error_type or {k.lower(): v for k, v in headers.items()}.get("x-fal-error-type")
     if status_code == 422:
-        return FalError(f"fal refused the input: {text}", code="invalid_input", permanent=True, status_code=422)
+        code = CONTENT_POLICY if CONTENT_POLICY in _detail_types(message) | {error_type} else "invalid_input"
+        return FalError(
+            f"fal refused the input: {text}",
+            code=code,
+            permanent=True,
+            status_code=422,
+            detail=message,
+            error_type=error_type,
+        )
     if status_code in (401, 403):
         return FalError(
             "fal refused the API key (check FAL_KEY).", code="fal_auth", permanent=True, status_code=status_code
@@ -284,15 +493,21 @@ def _http_error(status_code: int, message: Any, headers: dict) -> FalError:
             f"fal is busy ({status_code}): {text}", code="rate_limited", permanent=False, status_code=status_code
         )
     if status_code >= 500:
-        error_type = headers.get("x-fal-error-type") or headers.get("X-Fal-Error-Type") or "server_error"
         return FalError(
-            f"fal had a server error ({status_code}, {error_type}): {text}",
+            f"fal had a server error ({status_code}, {error_type or 'server_error'}): {text}",
             code="fal_server_error",
             permanent=False,
             status_code=status_code,
+            detail=message,
+            error_type=error_type,
         )
     return FalError(
-        f"fal answered {status_code}: {text}", code="fal_http_error", permanent=True, status_code=status_code
+        f"fal answered {status_code}: {text}",
+        code="fal_http_error",
+        permanent=True,
+        status_code=status_code,
+        detail=message,
+        error_type=error_type,
     )
 
 

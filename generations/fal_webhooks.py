@@ -13,6 +13,7 @@ import hashlib
 import ssl
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import httpx
 from cryptography.exceptions import InvalidSignature
@@ -24,24 +25,38 @@ from . import fal_gateway
 
 JWKS_CACHE_SECONDS = 24 * 3600
 JWKS_REFETCH_MIN_SECONDS = 60
+# How long `fal_check` (and an operator) can see that a webhook for a request arrived and verified.
+SEEN_SECONDS = 3600
+# Longest header value taken: fal's ids are UUIDs, a timestamp is ten digits.
+MAX_HEADER_CHARS = 256
 
 
 class WebhookRejected(Exception):
     pass
 
 
-def verify(headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> str:
-    """Check a webhook's signature; returns its (signed) request id or raises WebhookRejected."""
+@dataclass(frozen=True)
+class SignedWebhook:
+    """What the signature vouches for: the request id and fal account (user id) it was signed with."""
+
+    request_id: str
+    user_id: str
+
+
+def verify(headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> SignedWebhook:
+    """Check a webhook's signature; returns what it signs or raises WebhookRejected."""
     names = ("X-Fal-Webhook-Request-Id", "X-Fal-Webhook-User-Id", "X-Fal-Webhook-Timestamp", "X-Fal-Webhook-Signature")
     values = [headers.get(name, "") for name in names]
     missing = [name for name, value in zip(names, values, strict=True) if not value]
     if missing:
         raise WebhookRejected(f"Missing header(s): {', '.join(missing)}.")
+    too_long = [name for name, value in zip(names, values, strict=True) if len(value) > MAX_HEADER_CHARS]
+    if too_long:
+        raise WebhookRejected(f"Header(s) longer than {MAX_HEADER_CHARS} characters: {', '.join(too_long)}.")
     request_id, user_id, timestamp, signature_hex = values
-    try:
-        age = abs((now or time.time()) - int(timestamp))
-    except ValueError:
-        raise WebhookRejected("The timestamp is not a number.") from None
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        raise WebhookRejected("The timestamp is not a number of seconds.")
+    age = abs((now or time.time()) - int(timestamp))
     if age > settings.FAL_WEBHOOK_MAX_AGE:
         raise WebhookRejected(
             f"The signature is {int(age)} s old; at most {settings.FAL_WEBHOOK_MAX_AGE} s is accepted."
@@ -54,8 +69,22 @@ def verify(headers: Mapping[str, str], body: bytes, *, now: float | None = None)
     if _verifies(message, signature, _keys()) or (
         _may_refetch() and _verifies(message, signature, _keys(refresh=True))
     ):
-        return request_id
+        return SignedWebhook(request_id=request_id, user_id=user_id)
     raise WebhookRejected("The signature does not match any of fal's published keys.")
+
+
+def remember_verified(signed: SignedWebhook, *, outcome: str) -> None:
+    """Note that a verified webhook for this request arrived (read by `fal_check`)."""
+    cache.set(
+        f"fal-webhook-seen:{signed.request_id}",
+        {"user_id": signed.user_id, "outcome": outcome, "at": time.time()},
+        SEEN_SECONDS,
+    )
+
+
+def verified_webhook(request_id: str) -> dict | None:
+    """{"user_id", "outcome", "at"} of a verified webhook received for `request_id`, if any (last hour)."""
+    return cache.get(f"fal-webhook-seen:{request_id}")
 
 
 def _verifies(message: bytes, signature: bytes, keys: list[Ed25519PublicKey]) -> bool:

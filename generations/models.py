@@ -301,6 +301,13 @@ class Generation(models.Model):
     def is_in_flight(self) -> bool:
         return self.status in self.IN_FLIGHT
 
+    @property
+    def can_archive_again(self) -> bool:
+        """Failed, with its paid video still at fal: the URL is kept, or the result was never fetched."""
+        return self.status == self.Status.FAILED and bool(
+            self.fal_video_url or (self.fal_request_id and self.error_code == "fal_result_unavailable")
+        )
+
     def fal_arguments(self, *, image_url: str) -> dict:
         """The JSON body fal's queue receives for this generation."""
         return {

@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core import signing
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from seedance_studio.redaction import redact
 
-from . import fal_gateway, leases, lifecycle, pricing
+from . import audit, fal_gateway, leases, lifecycle, pricing
 from .archive import ArchiveError, archive_video
 from .fal_gateway import FalError, FalOutput
 from .image_transport import image_url_for_fal
@@ -53,13 +56,33 @@ def _backoff(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
 # --- submit ---------------------------------------------------------------
 
 
+_WEBHOOK_REFERENCE = signing.Signer(salt="generations.fal-webhook.generation")
+
+
 def webhook_url_for(generation: Generation) -> str | None:
     """Where fal should report completion, or None when the app has no public URL."""
     if not settings.PUBLIC_BASE_URL:
         return None
-    # The generation's code rides along so a webhook can be matched even when the
-    # submit's answer (with the request id) was lost.
-    return f"{settings.PUBLIC_BASE_URL}{reverse('fal-webhook')}?generation={generation.code}"
+    # The generation's code rides along, signed by us, so a webhook can be matched even when
+    # the submit's answer (with the request id) was lost, and nobody can point a webhook of
+    # their own at one of our generations (fal signs every customer's webhooks alike).
+    query = urlencode({"generation": webhook_reference(generation)})
+    return f"{settings.PUBLIC_BASE_URL}{reverse('fal-webhook')}?{query}"
+
+
+def webhook_reference(generation: Generation) -> str:
+    """The generation's code, signed with SECRET_KEY: what our webhook URL carries."""
+    return _WEBHOOK_REFERENCE.sign(str(generation.code))
+
+
+def generation_code_from_reference(reference: str | None) -> uuid.UUID | None:
+    """The generation code our webhook URL carried, or None when missing, unsigned or tampered with."""
+    if not reference or len(reference) > 200:
+        return None
+    try:
+        return uuid.UUID(_WEBHOOK_REFERENCE.unsign(reference))
+    except (signing.BadSignature, ValueError):
+        return None
 
 
 def submit(generation_id: int, *, attempt: int = 1) -> None:
@@ -257,18 +280,66 @@ def redact_logs(logs: list) -> list:
 def _take_completion(generation: Generation, state: fal_gateway.RequestStatus) -> None:
     if state.logs:
         lifecycle.record_progress(generation, fal_logs=redact_logs(state.logs))
+    if state.error or state.error_type:
+        _take_failed_completion(generation, state)
+        return
     try:
         output = fal_gateway.result(generation.fal_request_id)
     except FalError as error:
         if generation.status == S.CANCELLING:
             _end_cancelled(generation)
         elif error.permanent:
-            _fail(generation, error.code, error.message)
+            _fail_from_fal(generation, error.status_code, error.error_type, error.message, error.detail, state)
         else:
-            _note_problem(generation, error.code, f"{error.message} Fetching the result again shortly.")
-            _reschedule(generation, settings.FAL_POLL_MIN_INTERVAL)
+            _result_not_fetched(generation, error)
         return
     record_completion(generation.pk, output)
+
+
+def _take_failed_completion(generation: Generation, state: fal_gateway.RequestStatus) -> None:
+    """fal ended the request with an error: final, whatever its result route answers.
+
+    The result is asked once, only for its detail (a 422's items say which input and why);
+    a 5xx or a broken connection there changes nothing.
+    """
+    if generation.status == S.CANCELLING:
+        _end_cancelled(generation)
+        return
+    status_code, detail = None, None
+    try:
+        fal_gateway.result(generation.fal_request_id)
+    except FalError as error:
+        status_code, detail = error.status_code, error.detail
+    _fail_from_fal(generation, status_code, state.error_type, state.error, detail, state)
+
+
+def _fail_from_fal(generation, status_code, error_type, error, detail, state=None) -> bool:
+    started = bool(generation.started_at) or bool(state and (state.metrics or {}).get("inference_time"))
+    failure = fal_gateway.failure_of(
+        error=error, error_type=error_type, status_code=status_code, detail=detail, started=started
+    )
+    return _fail(generation, failure.code, failure.message, may_be_charged=failure.may_be_billed)
+
+
+def _result_not_fetched(generation: Generation, error: FalError) -> None:
+    """fal said COMPLETED without an error, but its result could not be fetched: try a bounded number of times."""
+    Generation.objects.filter(pk=generation.pk).update(result_attempts=F("result_attempts") + 1)
+    generation.refresh_from_db(fields=["result_attempts"])
+    attempt = generation.result_attempts
+    if attempt >= settings.FAL_RESULT_MAX_ATTEMPTS:
+        # fal finished it, so it is billed: the reservation stays, and "archive again" asks fal once more.
+        _fail(
+            generation,
+            "fal_result_unavailable",
+            f"fal finished the video but its result could not be fetched after {attempt} tries "
+            f"({error.message}). The request ({generation.fal_request_id}) is kept: archive again to fetch it "
+            "later, without generating again.",
+            may_be_charged=True,
+            charged_note="Charged: fal finished it, but the video could not be fetched yet.",
+        )
+        return
+    _note_problem(generation, error.code, f"{error.message} Fetching the result again (try {attempt}).")
+    _reschedule(generation, _backoff(attempt, base=settings.FAL_POLL_MIN_INTERVAL))
 
 
 def record_completion(generation_id: int, output: FalOutput) -> bool:
@@ -327,6 +398,8 @@ def archive(generation_id: int, *, owner: str = "") -> None:
     # Trust the simulator's TLS for its media URLs; if it is down, the download fails (retryably).
     with contextlib.suppress(FalError):
         fal_gateway.configure_process()
+    if not generation.fal_video_url and not _fetch_video_url(generation, owner):
+        return
     try:
         with leases.kept_alive(generation_id, owner):
             archived = archive_video(
@@ -376,10 +449,34 @@ def archive(generation_id: int, *, owner: str = "") -> None:
     logger.info("Archived generation %s (%s bytes)", generation.code, archived.size_bytes)
 
 
-def retry_archive(generation: Generation) -> None:
-    """Archive a failed generation again from its kept fal URL (no new fal request)."""
+def _fetch_video_url(generation: Generation, owner: str) -> bool:
+    """An archive of a request whose result was never fetched (fal_result_unavailable): ask fal for it now."""
+    try:
+        output = fal_gateway.result(generation.fal_request_id)
+    except FalError as error:
+        leases.release(generation.pk, owner)
+        attempt = generation.archive_attempts
+        if error.permanent or attempt >= settings.ARCHIVE_MAX_ATTEMPTS:
+            _fail(
+                generation,
+                "fal_result_unavailable",
+                f"fal's result could not be fetched ({error.message}); the request ({generation.fal_request_id}) "
+                "is kept, so archiving can be tried again later.",
+                may_be_charged=True,
+                charged_note="Charged: fal finished it, but the video could not be fetched yet.",
+            )
+            return False
+        _note_problem(generation, error.code, f"{error.message} Fetching the result again.")
+        raise RetryLater(error.message, countdown=_backoff(attempt, base=5.0)) from error
+    Generation.objects.filter(pk=generation.pk).update(fal_video_url=output.video_url, seed_used=output.seed)
     generation.refresh_from_db()
-    if generation.status != S.FAILED or not generation.fal_video_url:
+    return True
+
+
+def retry_archive(generation: Generation) -> None:
+    """Archive a failed generation again from its kept fal URL or request (no new fal request)."""
+    generation.refresh_from_db()
+    if not generation.can_archive_again:
         raise IllegalTransition(generation, S.ARCHIVING, generation.status)
     lifecycle.transition(generation, S.ARCHIVING, archive_lease_until=None, archive_attempts=0)
     _schedule_archive(generation.pk)
@@ -432,53 +529,136 @@ def _end_cancelled(generation: Generation) -> bool:
 # --- webhooks ---------------------------------------------------------------
 
 
-def handle_webhook(*, request_id: str, generation_code: str | None, payload: dict) -> str:
+def handle_webhook(*, signed, generation_reference: str | None, payload: dict) -> str:
     """Apply a verified fal webhook; returns what was done (for the response and the log).
 
-    Deliveries repeat (fal retries for hours) and race the poller: whichever comes
-    second finds the generation moved on and does nothing.
+    `signed` is what fal's signature vouches for (request id, user id). Deliveries repeat
+    (fal retries for hours) and race the poller: whichever comes second finds the
+    generation moved on and does nothing.
     """
-    generation = _generation_for_webhook(request_id, generation_code)
+    ids = {signed.request_id, payload.get("request_id"), payload.get("gateway_request_id")} - {None, ""}
+    generation = _generation_for_webhook(
+        ids, payload.get("request_id") or signed.request_id, signed, generation_reference
+    )
     if generation is None:
         return "unknown request"
     if payload.get("status") == "OK":
+        if payload.get("payload") is None:
+            # fal could not put the result in the webhook (payload_error): fetch it through the queue.
+            _poll_now(generation)
+            return "fetching the result"
         try:
             output = fal_gateway.parse_output(payload.get("payload"))
         except FalError as error:
-            _fail(generation, error.code, error.message)
+            _fail(generation, error.code, error.message, may_be_charged=True)
             return "failed"
         return "archiving" if record_completion(generation.pk, output) else "already handled"
-    detail = (payload.get("payload") or {}).get("detail") if isinstance(payload.get("payload"), dict) else None
-    message = fal_gateway.describe_fal_detail(detail) if detail else str(payload.get("error") or "unknown error")
-    code = "invalid_input" if "422" in str(payload.get("error", "")) else "fal_error"
-    done = record_failure_from_fal(generation.pk, code=code, message=f"fal reported an error: {message}")
+    body = payload.get("payload") if isinstance(payload.get("payload"), dict) else {}
+    match = re.search(r"\b([1-5][0-9][0-9])\b", str(payload.get("error") or ""))
+    if generation.status == S.CANCELLING:
+        done = _end_cancelled(generation)
+    else:
+        done = _fail_from_fal(
+            generation,
+            int(match.group(1)) if match else None,
+            body.get("error_type"),
+            payload.get("error"),
+            body.get("detail"),
+        )
     return "recorded failure" if done else "already handled"
 
 
-def _generation_for_webhook(request_id: str, generation_code: str | None) -> Generation | None:
-    generation = Generation.objects.filter(fal_request_id=request_id).first()
-    if generation is not None or not generation_code:
+def _poll_now(generation: Generation) -> None:
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.IN_FLIGHT).update(next_poll_at=timezone.now())
+    _schedule_poll(generation.pk, 0)
+
+
+def _generation_for_webhook(ids: set[str], request_id: str, signed, reference: str | None) -> Generation | None:
+    """The generation a verified webhook is about: by its request id (either of fal's two), or, only
+    when that generation's own submit is in doubt, by the signed reference in our webhook URL."""
+    generation = Generation.objects.filter(fal_request_id__in=ids).first()
+    if generation is not None:
+        if not generation.fal_user_id:
+            # A request we submitted ourselves: its signer is our fal account.
+            Generation.objects.filter(pk=generation.pk).update(fal_user_id=signed.user_id[:128])
         return generation
-    try:
-        code = uuid.UUID(generation_code)
-    except ValueError:
+    code = generation_code_from_reference(reference)
+    if code is None:
+        if reference:
+            logger.warning("fal webhook for %s carried a generation reference that is not ours; ignored", request_id)
         return None
     generation = Generation.objects.filter(code=code).first()
-    if generation is None or generation.fal_request_id not in ("", request_id):
+    if generation is None or not _adoptable(generation, signed):
         return None
-    if generation.status == S.PENDING:
-        # The submit's answer was lost (or has not been stored yet): the webhook tells us the id.
-        try:
-            lifecycle.transition(generation, S.SUBMITTED, fal_request_id=request_id, attempts=F("attempts") + 1)
-        except IllegalTransition:
+    return _adopt(generation, request_id, signed)
+
+
+def _adoptable(generation: Generation, signed) -> bool:
+    """Only a generation whose own submit may have reached fal, and only from our own fal account."""
+    in_doubt = (generation.status == S.PENDING and generation.submit_started_at is not None) or (
+        generation.status == S.FAILED and generation.error_code == "submit_uncertain"
+    )
+    if not in_doubt or generation.fal_request_id:
+        logger.warning("fal webhook may not adopt generation %s (%s)", generation.code, generation.status)
+        return False
+    account = fal_account_user_id()
+    if account and signed.user_id != account:
+        logger.warning("fal webhook for generation %s was signed for another fal account; ignored", generation.code)
+        return False
+    return True
+
+
+def fal_account_user_id() -> str:
+    """Our fal account's user id: configured, or learnt from a webhook of a request we submitted."""
+    if settings.FAL_ACCOUNT_USER_ID:
+        return settings.FAL_ACCOUNT_USER_ID
+    learnt = Generation.objects.exclude(fal_user_id="").order_by("-id").values_list("fal_user_id", flat=True)
+    return learnt.first() or ""
+
+
+def _adopt(generation: Generation, request_id: str, signed) -> Generation | None:
+    """The submit's answer was lost: the webhook tells us the request id. Audited."""
+    was = generation.status
+    fields = {"fal_request_id": request_id, "fal_user_id": signed.user_id[:128]}
+    try:
+        if was == S.PENDING:
+            lifecycle.transition(generation, S.SUBMITTED, attempts=F("attempts") + 1, **fields)
+        else:
+            # Failed as uncertain, and fal did take it: keep the request (and its video) after all.
+            updated = Generation.objects.filter(
+                pk=generation.pk, status=S.FAILED, error_code="submit_uncertain", fal_request_id=""
+            ).update(**fields)
+            if not updated:
+                return None
             generation.refresh_from_db()
-    return generation if generation.fal_request_id in ("", request_id) else None
+    except IllegalTransition:
+        generation.refresh_from_db()
+        return generation if generation.fal_request_id == request_id else None
+    audit.record(
+        audit.Action.WEBHOOK_ADOPT,
+        actor=None,
+        generation=generation,
+        message=f"fal's webhook revealed request {request_id} for this generation, whose submit was in doubt ({was}).",
+        request_id=request_id,
+        fal_user_id=signed.user_id,
+        status_before=was,
+    )
+    return generation
 
 
 # --- shared -----------------------------------------------------------------
 
 
-def _fail(generation: Generation, code: str, message: str) -> bool:
+def _fail(
+    generation: Generation,
+    code: str,
+    message: str,
+    *,
+    may_be_charged: bool = False,
+    charged_note: str = "May be charged: fal bills a refused input when a runner already worked on it.",
+) -> bool:
+    """End the generation failed. The money settles to nothing, unless fal may bill it (its estimate stays)."""
+    settlement = {"cost": F("estimated_cost"), "cost_note": charged_note} if may_be_charged else {}
     try:
         lifecycle.transition(
             generation,
@@ -488,6 +668,7 @@ def _fail(generation: Generation, code: str, message: str) -> bool:
             next_poll_at=None,
             archive_lease_until=None,
             last_error_at=timezone.now(),
+            **settlement,
         )
     except IllegalTransition:
         return False

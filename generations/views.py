@@ -16,7 +16,7 @@ from . import actions, audit, gallery, health, pipeline, services
 from .audit import Action
 from .budget import BudgetExceeded
 from .fal_gateway import FalError
-from .fal_webhooks import WebhookRejected, verify
+from .fal_webhooks import WebhookRejected, remember_verified, verify
 from .forms import GalleryFilterForm, ImageUploadForm, PromptSearchForm
 from .models import Generation
 from .ranged import ranged_file_response
@@ -32,7 +32,7 @@ DOWNLOAD_LINK_SECONDS = 300
 @require_POST
 def fal_webhook(request: HttpRequest) -> JsonResponse:
     try:
-        request_id = verify(request.headers, request.body)
+        signed = verify(request.headers, request.body)
     except WebhookRejected as exc:
         logger.warning("Rejected a fal webhook: %s", exc)
         return JsonResponse({"error": str(exc)}, status=401)
@@ -43,12 +43,17 @@ def fal_webhook(request: HttpRequest) -> JsonResponse:
         payload = json.loads(request.body)
     except ValueError:
         return JsonResponse({"error": "The body is not JSON."}, status=400)
-    if not isinstance(payload, dict) or payload.get("request_id") != request_id:
+    # fal signs either of its two ids (they differ after fal retried the request).
+    if not isinstance(payload, dict) or signed.request_id not in (
+        payload.get("request_id"),
+        payload.get("gateway_request_id"),
+    ):
         return JsonResponse({"error": "The body's request_id does not match the signed one."}, status=400)
     outcome = pipeline.handle_webhook(
-        request_id=request_id, generation_code=request.GET.get("generation"), payload=payload
+        signed=signed, generation_reference=request.GET.get("generation"), payload=payload
     )
-    logger.info("fal webhook for request %s: %s", request_id, outcome)
+    remember_verified(signed, outcome=outcome)
+    logger.info("fal webhook for request %s: %s", signed.request_id, outcome)
     # 200 even for an unknown request: fal would otherwise retry it for hours.
     return JsonResponse({"result": outcome})
 

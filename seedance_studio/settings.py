@@ -289,6 +289,15 @@ FAL_WEBHOOK_POLL_FALLBACK = float(envstr("FAL_WEBHOOK_POLL_FALLBACK", "120"))
 # A submit that may have reached fal is never repeated; after this long without a
 # webhook revealing its request id, the generation fails as "uncertain".
 FAL_SUBMIT_DOUBT_GRACE = envint("FAL_SUBMIT_DOUBT_GRACE", 900)
+# fal said COMPLETED without an error but its result route fails: fetch it this many times
+# (backing off) before the generation fails, saying the video may still be at fal.
+FAL_RESULT_MAX_ATTEMPTS = envint("FAL_RESULT_MAX_ATTEMPTS", 8)
+# Where fal's output videos may come from (https only; these domains and their subdomains),
+# for the first URL and every redirect. The simulator's host is added in embedded mode.
+FAL_MEDIA_HOSTS = [h.strip().lower().lstrip(".") for h in envstr("FAL_MEDIA_HOSTS", "fal.media").split(",") if h.strip()]
+# The fal account's user id as fal signs it on webhooks (X-Fal-Webhook-User-Id). Optional:
+# learnt from the first webhook of a request this app submitted; `fal_check` prints it.
+FAL_ACCOUNT_USER_ID = envstr("FAL_ACCOUNT_USER_ID")
 
 # fal's published pricing for this endpoint: $1.0 per million video tokens, where
 # tokens = width x height x fps x seconds / 1024 ($0.243 for 1080p 16:9 5 s).

@@ -106,7 +106,7 @@ def test_preview_counts_and_prices_every_generation(root_client, images):
     response = root_client.post(URL, data)
     assert response.status_code == 200
     each = pricing.estimate(resolution="480p", aspect_ratio="16:9", duration=5)
-    assert each == Decimal("0.0480")  # 854 × 480 × 24 × 5 / 1024 = 48,037 tokens at $1 per million
+    assert each == Decimal("0.0486")  # 864 × 480 × 24 × 5 / 1024 = 48,600 tokens at $1 per million
     preview = response.context["preview"]
     assert preview.count == 12
     assert preview.total_cost == 12 * each

@@ -42,15 +42,15 @@ def probe(data: bytes) -> dict:
 @pytest.mark.parametrize(
     ("resolution", "aspect", "expected"),
     [
-        ("1080p", "16:9", (1920, 1080)),
-        ("1080p", "9:16", (1080, 1920)),
-        ("1080p", "1:1", (1080, 1080)),
-        ("1080p", "21:9", (2520, 1080)),
-        ("1080p", "4:3", (1440, 1080)),
-        ("720p", "16:9", (1280, 720)),
-        ("720p", "3:4", (720, 960)),
-        ("480p", "16:9", (854, 480)),
-        ("480p", "9:16", (480, 854)),
+        ("1080p", "16:9", (1920, 1088)),
+        ("1080p", "9:16", (1088, 1920)),
+        ("1080p", "1:1", (1440, 1440)),
+        ("1080p", "21:9", (2176, 928)),
+        ("1080p", "4:3", (1664, 1248)),
+        ("720p", "16:9", (1248, 704)),
+        ("720p", "3:4", (832, 1120)),
+        ("480p", "16:9", (864, 480)),
+        ("480p", "9:16", (480, 864)),
     ],
 )
 def test_output_sizes(resolution, aspect, expected):
@@ -68,15 +68,15 @@ def test_auto_snaps_to_the_nearest_allowed_ratio(image_size, snapped):
 @pytest.mark.parametrize(
     ("overrides", "image", "size", "seconds"),
     [
-        ({"resolution": "480p", "aspect_ratio": "16:9", "duration": "2"}, (320, 240), (854, 480), 2),
-        ({"resolution": "720p", "aspect_ratio": "9:16", "duration": 3}, (320, 240), (720, 1280), 3),
+        ({"resolution": "480p", "aspect_ratio": "16:9", "duration": "2"}, (320, 240), (864, 480), 2),
+        ({"resolution": "720p", "aspect_ratio": "9:16", "duration": 3}, (320, 240), (704, 1248), 3),
         (
             {"resolution": "480p", "aspect_ratio": "auto", "duration": "4", "camera_fixed": True},
             (300, 400),
-            (480, 640),
+            (544, 736),
             4,
         ),
-        ({"resolution": "1080p", "aspect_ratio": "16:9", "duration": "2"}, (640, 360), (1920, 1080), 2),
+        ({"resolution": "1080p", "aspect_ratio": "16:9", "duration": "2"}, (640, 360), (1920, 1088), 2),
     ],
 )
 def test_the_video_is_a_real_mp4_of_the_requested_size_and_duration(fal, sim, overrides, image, size, seconds):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
@@ -63,9 +64,14 @@ def test_submit_sends_every_input_and_stores_the_request_id(generation, fal):
 def test_webhook_url_carries_the_generation_code(generation, fal, settings):
     settings.PUBLIC_BASE_URL = "https://studio.example.com"
     pipeline.submit(generation.pk)
-    assert fal.submit.call_args.kwargs["webhook_url"] == (
-        f"https://studio.example.com/webhooks/fal?generation={generation.code}"
-    )
+    url = fal.submit.call_args.kwargs["webhook_url"]
+    assert url.startswith("https://studio.example.com/webhooks/fal?generation=")
+    reference = parse_qs(urlsplit(url).query)["generation"][0]
+    # The code is signed: it reads back, and a bare or altered code does not.
+    assert reference.startswith(f"{generation.code}:")
+    assert pipeline.generation_code_from_reference(reference) == generation.code
+    assert pipeline.generation_code_from_reference(str(generation.code)) is None
+    assert pipeline.generation_code_from_reference(reference[:-2] + "xx") is None
 
 
 def test_a_second_submit_of_the_same_generation_sends_nothing(generation, fal):
@@ -185,11 +191,20 @@ def test_poll_takes_the_result_and_starts_the_archive(submitted, fal):
 
 
 def test_completed_with_an_error_fails_with_the_error_from_the_result(submitted, fal):
-    fal.status.return_value = RequestStatus(state="COMPLETED", error="Runner disconnected")
-    fal.result.side_effect = FalError("fal refused the input: image_url: bad", code="invalid_input", permanent=True)
+    fal.status.return_value = RequestStatus(
+        state="COMPLETED", error="Invalid status code: 422", error_type="value_error"
+    )
+    fal.result.side_effect = FalError(
+        "fal refused the input: image_url: bad",
+        code="invalid_input",
+        permanent=True,
+        status_code=422,
+        detail=[{"loc": ["body", "image_url"], "msg": "bad", "type": "value_error"}],
+    )
     pipeline.poll(submitted.pk)
     submitted.refresh_from_db()
     assert (submitted.status, submitted.error_code) == (S.FAILED, "invalid_input")
+    assert "image_url: bad" in submitted.error_message
 
 
 def test_a_status_outage_is_noted_and_polled_again(submitted, fal):
@@ -304,3 +319,87 @@ def test_an_archive_lease_blocks_others_but_not_the_same_task_redelivered(submit
         archive_video.assert_called_once()
     submitted.refresh_from_db()
     assert submitted.archive_lease_until is None and submitted.error_code == "download_failed"
+
+
+# --- issue 11, item 2: a request fal ended with an error is final, in bounded time ------------
+
+
+def _server_error(status_code: int) -> FalError:
+    message = f"fal had a server error ({status_code})"
+    return FalError(message, code="fal_server_error", permanent=False, status_code=status_code)
+
+
+@pytest.mark.parametrize(
+    ("error_type", "result_error"),
+    [
+        ("request_timeout", _server_error(504)),
+        ("runner_disconnected", _server_error(503)),
+        ("runner_server_error", FalError("connection reset", code="fal_no_answer", permanent=False)),
+    ],
+)
+def test_completed_with_an_error_fails_at_once_even_if_the_result_answers_5xx(submitted, fal, error_type, result_error):
+    lifecycle.transition(submitted, S.IN_PROGRESS)
+    fal.schedule_poll.reset_mock()
+    fal.status.return_value = RequestStatus(state="COMPLETED", error="Request timed out", error_type=error_type)
+    fal.result.side_effect = result_error
+    pipeline.poll(submitted.pk)
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.error_code) == (S.FAILED, error_type)
+    assert "fal ended the request with an error: Request timed out" in submitted.error_message
+    assert submitted.cost == 0 and submitted.cost_note == ""  # fal never bills a server error
+    assert fal.result.call_count == 1  # asked once, for the detail; no second round
+    fal.schedule_poll.assert_not_called()
+    assert submitted.next_poll_at is None
+
+
+def test_a_refused_input_after_the_runner_started_keeps_its_estimate_as_may_be_charged(submitted, fal):
+    lifecycle.transition(submitted, S.IN_PROGRESS)
+    fal.status.return_value = RequestStatus(
+        state="COMPLETED", error="Invalid status code: 422", error_type="value_error"
+    )
+    fal.result.side_effect = FalError(
+        "fal refused the input", code="invalid_input", permanent=True, status_code=422, detail=[{"msg": "bad"}]
+    )
+    pipeline.poll(submitted.pk)
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.error_code) == (S.FAILED, "invalid_input")
+    assert submitted.cost == submitted.estimated_cost > 0
+    assert submitted.cost_note.startswith("May be charged")
+
+
+def test_a_result_that_keeps_failing_after_a_clean_completion_ends_after_the_limit(submitted, fal, settings):
+    settings.FAL_RESULT_MAX_ATTEMPTS = 3
+    fal.status.return_value = RequestStatus(state="COMPLETED")
+    fal.result.side_effect = FalError("fal had a server error (500)", code="fal_server_error", permanent=False)
+    for attempt in (1, 2):
+        Generation.objects.filter(pk=submitted.pk).update(next_poll_at=None)
+        pipeline.poll(submitted.pk)
+        submitted.refresh_from_db()
+        assert submitted.status == S.SUBMITTED and submitted.result_attempts == attempt
+        assert f"try {attempt}" in submitted.error_message
+    assert fal.schedule_poll.call_args_list[-1].args[1] == 4.0  # backing off: 2 s, then 4 s
+    Generation.objects.filter(pk=submitted.pk).update(next_poll_at=None)
+    pipeline.poll(submitted.pk)
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.error_code) == (S.FAILED, "fal_result_unavailable")
+    assert "after 3 tries" in submitted.error_message and submitted.fal_request_id in submitted.error_message
+    # fal finished it, so it is billed; and it can still be fetched and archived later.
+    assert submitted.cost == submitted.estimated_cost > 0 and submitted.cost_note.startswith("Charged")
+    assert submitted.can_archive_again
+
+
+def test_archive_again_fetches_a_result_that_was_never_fetched(submitted, fal):
+    Generation.objects.filter(pk=submitted.pk).update(
+        status=S.FAILED, error_code="fal_result_unavailable", fal_video_url=""
+    )
+    submitted.refresh_from_db()
+    pipeline.retry_archive(submitted)
+    fal.result.return_value = FalOutput(video_url="https://v3.fal.media/files/v.mp4", seed=3_000_000_000, raw={})
+    stop = RuntimeError("stop here")
+    with (
+        mock.patch("generations.pipeline.archive_video", autospec=True, side_effect=stop),
+        pytest.raises(RuntimeError, match="stop here"),
+    ):
+        pipeline.archive(submitted.pk)
+    submitted.refresh_from_db()
+    assert (submitted.fal_video_url, submitted.seed_used) == ("https://v3.fal.media/files/v.mp4", 3_000_000_000)

@@ -358,7 +358,7 @@ class _Maker:
     def _price_and_size(self, resolution: str, aspect: str, duration: int, image: tuple[int, int, int]):
         key = (resolution, aspect, duration, image[1], image[2])
         if key not in self.prices:
-            size = pricing.output_size(resolution, aspect, (image[1], image[2]))
+            size = seedance.output_size(resolution, aspect, (image[1], image[2]))
             self.sizes[key] = size
             self.prices[key] = pricing.price_of_tokens(pricing.video_tokens(*size, duration))
         return self.prices[key], self.sizes[key]
