@@ -22,7 +22,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import IO
@@ -42,6 +42,7 @@ from . import media
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+MAX_REDIRECTS = 5
 # Far above any real generation (12 s of 1080p H.264 is some tens of MB at most).
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 # The whole download; each connect and each read also has its own, shorter limit.
@@ -102,6 +103,7 @@ def archive_video(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_TIMEOUT,
     first_attempt: bool = False,
+    url_allowed: Callable[[str], bool] | None = None,
 ) -> ArchivedVideo:
     """Download the mp4 at `url`, check it, and store it and a JPEG poster under exactly these keys.
 
@@ -118,12 +120,14 @@ def archive_video(
     - duration_mismatch: the video is not about `expected_duration` seconds long;
     - storage_unavailable: the storage could not be reached or failed (retryable);
     - storage_rejected: the storage refused the write (e.g. access denied; not retryable);
-    - storage_conflict: the storage kept the file under another name (retryable).
+    - storage_conflict: the storage kept the file under another name (retryable);
+    - url_not_allowed: `url_allowed` refused the URL or a redirect's target (not retryable):
+      nothing is fetched from a host it does not name.
     """
     storage = storage or default_storage
     started = time.monotonic()
     with _temporary_file(os.path.splitext(os.path.basename(video_key))[0]) as download:
-        size_bytes, sha256 = _download(url, download, max_bytes=max_bytes, timeout=timeout)
+        size_bytes, sha256 = _download(url, download, max_bytes=max_bytes, timeout=timeout, url_allowed=url_allowed)
         facts = _checked_facts(download.name, expected_duration)
         poster = _poster_jpeg(download.name)
         video_name, poster_name = _store(
@@ -168,7 +172,14 @@ def _temporary_file(stem: str) -> Iterator[IO[bytes]]:
         yield file
 
 
-def _download(url: str, destination: IO[bytes], *, max_bytes: int, timeout: float) -> tuple[int, str]:
+def _download(
+    url: str,
+    destination: IO[bytes],
+    *,
+    max_bytes: int,
+    timeout: float,
+    url_allowed: Callable[[str], bool] | None = None,
+) -> tuple[int, str]:
     """Stream `url` into `destination`; returns (bytes written, SHA-256 hex)."""
     digest = hashlib.sha256()
     written = 0
@@ -176,7 +187,7 @@ def _download(url: str, destination: IO[bytes], *, max_bytes: int, timeout: floa
     deadline = time.monotonic() + timeout
     timeouts = httpx.Timeout(min(READ_TIMEOUT, timeout), connect=min(CONNECT_TIMEOUT, timeout))
     try:
-        with _http_client(os.environ.get("SSL_CERT_FILE")).stream("GET", url, timeout=timeouts) as response:
+        with _opened(url, timeouts, url_allowed) as response:
             _check_response(response, max_bytes=max_bytes)
             body_started = True
             for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
@@ -207,6 +218,32 @@ def _download(url: str, destination: IO[bytes], *, max_bytes: int, timeout: floa
     return written, digest.hexdigest()
 
 
+@contextmanager
+def _opened(url: str, timeouts: httpx.Timeout, url_allowed: Callable[[str], bool] | None) -> Iterator[httpx.Response]:
+    """The streamed answer for `url`, following redirects one by one so each target is checked first."""
+    client = _http_client(os.environ.get("SSL_CERT_FILE"))
+    for _ in range(MAX_REDIRECTS + 1):
+        if url_allowed is not None and not url_allowed(url):
+            raise ArchiveError(
+                "url_not_allowed",
+                f"The video URL {url[:200]!r} is not on the hosts videos may come from; it was not fetched.",
+                retryable=False,
+            )
+        response = client.send(client.build_request("GET", url, timeout=timeouts), stream=True, follow_redirects=False)
+        if not response.is_redirect:
+            break
+        url = str(response.next_request.url)
+        response.close()
+    else:
+        raise ArchiveError(
+            "download_failed", f"The video URL redirected more than {MAX_REDIRECTS} times.", retryable=False
+        )
+    try:
+        yield response
+    finally:
+        response.close()
+
+
 @functools.lru_cache(maxsize=4)
 def _http_client(ca_file: str | None) -> httpx.Client:
     """One client per process (and CA file), kept: loading a CA bundle costs ~50 ms of CPU and a
@@ -216,7 +253,7 @@ def _http_client(ca_file: str | None) -> httpx.Client:
     SSL_CERT_FILE is trusted (as httpx would), so the fal simulator's local CA works too.
     identity: the bytes on the wire are the file, so Content-Length counts them."""
     return httpx.Client(
-        follow_redirects=True,
+        follow_redirects=False,  # followed one by one in _opened, each target checked
         headers={"Accept-Encoding": "identity"},
         verify=ssl.create_default_context(cafile=ca_file or certifi.where()),
     )

@@ -409,6 +409,7 @@ def archive(generation_id: int, *, owner: str = "") -> None:
                 expected_duration=float(generation.duration),
                 max_bytes=settings.ARCHIVE_MAX_BYTES,
                 first_attempt=generation.archive_attempts == 1,
+                url_allowed=fal_gateway.media_url_allowed,
             )
     except ArchiveError as error:
         leases.release(generation_id, owner)

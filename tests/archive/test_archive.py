@@ -94,6 +94,32 @@ def test_it_follows_redirects_and_reads_bodies_without_a_length(s3_settings, s3_
         assert archived.sha256 == hashlib.sha256(media_files.good_2s.read_bytes()).hexdigest(), behaviour
 
 
+def test_a_redirect_is_followed_only_to_an_allowed_host(s3_settings, s3_server, cdn, media_files, keys):
+    """fal's video URL, and every redirect from it, must be on fal's media hosts (issue 11)."""
+    redirect = cdn.url(media_files.good_2s, "redirect")
+    allowed = [redirect]  # the first URL only, not the /files/ target it redirects to
+    with pytest.raises(ArchiveError) as caught:
+        archive_video(
+            url=redirect, video_key=keys[0], poster_key=keys[1], expected_duration=2, url_allowed=allowed.__contains__
+        )
+    assert caught.value.code == "url_not_allowed" and not caught.value.retryable
+    assert "/files/" in str(caught.value)
+    assert not default_storage.exists(keys[0])
+    with pytest.raises(ArchiveError, match="not on the hosts") as caught:
+        archive_video(
+            url=redirect, video_key=keys[0], poster_key=keys[1], expected_duration=2, url_allowed=lambda u: False
+        )
+    # Allowed all the way: archived as before.
+    archived = archive_video(
+        url=redirect,
+        video_key=keys[0],
+        poster_key=keys[1],
+        expected_duration=2,
+        url_allowed=lambda u: u.startswith(cdn.base_url),
+    )
+    assert archived.size_bytes == media_files.good_2s.stat().st_size
+
+
 def test_a_retried_archive_replaces_the_objects_under_the_same_keys(s3_settings, s3_server, cdn, media_files, keys):
     archive_video(url=cdn.url(media_files.good_5s), video_key=keys[0], poster_key=keys[1], expected_duration=5)
 
