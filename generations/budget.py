@@ -79,6 +79,25 @@ def reserve(*, user: AbstractBaseUser | None, amount: Decimal) -> BudgetStatus:
     Budget.current()  # make sure the row exists before locking it
     budget = Budget.objects.select_for_update().get(pk=1)
     status = status_for(user, budget=budget)
+    refuse_if_over(status, amount)
+    return status
+
+
+def would_fit(*, user: AbstractBaseUser | None, amount: Decimal) -> tuple[BudgetStatus, str | None]:
+    """`reserve` without reserving (for dry runs): the budgets now, and None if `amount` fits
+    or the reason it would be refused. Writes nothing and locks nothing, so the answer can
+    change before a real request is made."""
+    budget = Budget.objects.filter(pk=1).first() or Budget(pk=1)  # no row yet: no caps
+    status = status_for(user, budget=budget)
+    try:
+        refuse_if_over(status, amount)
+    except BudgetExceeded as exc:
+        return status, str(exc)
+    return status, None
+
+
+def refuse_if_over(status: BudgetStatus, amount: Decimal) -> None:
+    """Raises BudgetExceeded, saying which cap, when `amount` does not fit what `status` leaves."""
     left = status.left_this_month
     if left is not None and amount > left:
         raise BudgetExceeded(
@@ -91,4 +110,3 @@ def reserve(*, user: AbstractBaseUser | None, amount: Decimal) -> BudgetStatus:
             f"This would cost ${amount:.2f}, but only ${left_today:.2f} of your daily budget "
             f"(${status.daily_user_cap:.2f}) is left today."
         )
-    return status

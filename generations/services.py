@@ -21,7 +21,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from . import pricing, seedance, validators
-from .images import inspect_image
+from .images import InspectedImage, inspect_image
 from .models import Batch, Generation, Prompt, SourceImage
 from .validators import clean_label, prompt_fingerprint, validate_prompt_text
 
@@ -40,25 +40,13 @@ def source_image_ingest(
     The same bytes uploaded twice return the existing image and store no second copy.
     Raises ValidationError (nothing written) when the file is not an acceptable image.
     """
-    max_bytes = settings.SOURCE_IMAGE_MAX_BYTES
-    content = file.read(max_bytes + 1)  # one byte more tells "too large" without reading it all
     filename = clean_label(filename)
-    inspected = inspect_image(content, max_bytes=max_bytes, filename=filename, size=_size_of(file))
-
+    inspected = _inspect_upload(file, filename)
     existing = SourceImage.objects.filter(sha256=inspected.sha256).first()
     if existing:
         return existing, False
 
-    image = SourceImage(
-        sha256=inspected.sha256,
-        width=inspected.width,
-        height=inspected.height,
-        format=inspected.format,
-        size_bytes=len(inspected.content),
-        original_filename=filename[-255:],
-        title=clean_label(title)[:200],
-        uploaded_by=uploaded_by,
-    )
+    image = _unsaved_image(inspected, filename=filename, title=title, uploaded_by=uploaded_by)
     # The file goes to storage first (outside any transaction: it may be S3),
     # then the row; if the row loses a race to an identical upload, the file goes.
     image.file.save("upload", ContentFile(inspected.content), save=False)
@@ -79,6 +67,39 @@ def source_image_ingest(
         raise
     logger.info("Stored source image %s (%sx%s %s)", image.code, image.width, image.height, image.format)
     return image, True
+
+
+def source_image_preview(*, file: IO[bytes], filename: str = "") -> SourceImage:
+    """What source_image_ingest would return, without storing anything (for dry runs).
+
+    The library's image with the same bytes, or an unsaved SourceImage (no pk, no file)
+    describing them. Raises ValidationError exactly as source_image_ingest does.
+    """
+    filename = clean_label(filename)
+    inspected = _inspect_upload(file, filename)
+    existing = SourceImage.objects.filter(sha256=inspected.sha256).first()
+    return existing or _unsaved_image(inspected, filename=filename)
+
+
+def _inspect_upload(file: IO[bytes], filename: str) -> InspectedImage:
+    max_bytes = settings.SOURCE_IMAGE_MAX_BYTES
+    content = file.read(max_bytes + 1)  # one byte more tells "too large" without reading it all
+    return inspect_image(content, max_bytes=max_bytes, filename=filename, size=_size_of(file))
+
+
+def _unsaved_image(
+    inspected: InspectedImage, *, filename: str, title: str = "", uploaded_by: AbstractBaseUser | None = None
+) -> SourceImage:
+    return SourceImage(
+        sha256=inspected.sha256,
+        width=inspected.width,
+        height=inspected.height,
+        format=inspected.format,
+        size_bytes=len(inspected.content),
+        original_filename=filename[-255:],
+        title=clean_label(title)[:200],
+        uploaded_by=uploaded_by,
+    )
 
 
 def _size_of(file: IO[bytes]) -> int | None:
