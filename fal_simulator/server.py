@@ -1,5 +1,8 @@
 """A local HTTPS server that speaks fal's queue protocol for Seedance 1.0 Pro Fast image-to-video.
 
+It knows nothing about fal that docs/fal-contract.md does not list (with its source); that page
+also says which switch reproduces each documented behaviour.
+
     sim = FalSimulator(port=0, state_dir=Path("var/fal-simulator"), concurrency=2)
     sim.start()                       # returns once it is listening
     env = sim.client_env()            # FAL_QUEUE_RUN_HOST, SSL_CERT_FILE, FAL_KEY, FAL_SIMULATOR_JWKS_URL, ...

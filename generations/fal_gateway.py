@@ -6,6 +6,9 @@ answers and fal-client's exceptions into our own small vocabulary:
 `uncertain` flags) for everything that went wrong, so the pipeline decides
 between retrying, failing and "do not repeat, it may have reached fal".
 
+What it relies on fal (and fal-client) to do is listed, with sources, in docs/fal-contract.md;
+a new assumption goes there first.
+
 Without FAL_KEY the gateway talks to the local fal simulator, reading how to
 reach it from the `client.env` file the simulator writes when it starts. The
 real fal-client reaches it by its own means: FAL_QUEUE_RUN_HOST (read by
@@ -390,7 +393,8 @@ def failure_of(
     """One reading of fal's failure, whether it came by status, result or webhook.
 
     Server errors (5xx, fal's request error types) are never billed; a model's refusal
-    (422) may be, when a runner already spent GPU time on it (`started`).
+    (422) may be, when a runner already spent GPU time on it (`started`). A content-policy
+    refusal is taken as billed: the checker runs on the runner (docs/fal-contract.md).
     """
     types = _detail_types(detail)
     if error_type == CONTENT_POLICY or CONTENT_POLICY in types:
@@ -408,9 +412,8 @@ def failure_of(
         words = str(error or error_type or "no reason given")[:2000]
     server_side = (status_code is not None and status_code >= 500) or code in INFRA_ERROR_TYPES
     billed_kind = not server_side and (status_code in (None, 422))
-    return FalFailure(
-        code=code, message=f"fal ended the request with an error: {words}", may_be_billed=billed_kind and started
-    )
+    may_be_billed = billed_kind and (started or code == CONTENT_POLICY)
+    return FalFailure(code=code, message=f"fal ended the request with an error: {words}", may_be_billed=may_be_billed)
 
 
 def _detail_types(detail: Any) -> set[str]:

@@ -73,13 +73,12 @@ def verify(headers: Mapping[str, str], body: bytes, *, now: float | None = None)
     raise WebhookRejected("The signature does not match any of fal's published keys.")
 
 
-def remember_verified(signed: SignedWebhook, *, outcome: str) -> None:
-    """Note that a verified webhook for this request arrived (read by `fal_check`)."""
-    cache.set(
-        f"fal-webhook-seen:{signed.request_id}",
-        {"user_id": signed.user_id, "outcome": outcome, "at": time.time()},
-        SEEN_SECONDS,
-    )
+def remember_verified(signed: SignedWebhook, *, outcome: str, also: str | None = None) -> None:
+    """Note that a verified webhook for this request arrived (read by `fal_check`), under the
+    signed id and `also` the queue's request id (fal may sign its gateway id instead)."""
+    seen = {"user_id": signed.user_id, "outcome": outcome, "at": time.time()}
+    for request_id in {signed.request_id, also} - {None, ""}:
+        cache.set(f"fal-webhook-seen:{request_id[:MAX_HEADER_CHARS]}", seen, SEEN_SECONDS)
 
 
 def verified_webhook(request_id: str) -> dict | None:

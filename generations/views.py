@@ -52,7 +52,7 @@ def fal_webhook(request: HttpRequest) -> JsonResponse:
     outcome = pipeline.handle_webhook(
         signed=signed, generation_reference=request.GET.get("generation"), payload=payload
     )
-    remember_verified(signed, outcome=outcome)
+    remember_verified(signed, outcome=outcome, also=payload.get("request_id"))
     logger.info("fal webhook for request %s: %s", signed.request_id, outcome)
     # 200 even for an unknown request: fal would otherwise retry it for hours.
     return JsonResponse({"result": outcome})
