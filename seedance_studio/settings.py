@@ -270,15 +270,14 @@ FAL_WEBHOOK_MAX_AGE = envint("FAL_WEBHOOK_MAX_AGE", 300)  # seconds a signed web
 # How fal gets the source image: auto, upload (fal's CDN), presigned (S3 URL), data_uri.
 FAL_IMAGE_TRANSPORT = envstr("FAL_IMAGE_TRANSPORT", "auto")
 FAL_DATA_URI_MAX_BYTES = envint("FAL_DATA_URI_MAX_BYTES", 2 * 1024 * 1024)
-# fal-client retries 408/409/429 and connection errors itself, sleeping inside the call;
+# fal-client retries 408/409/429 and connection errors itself, sleeping inside the call, for
+# status, result and cancel calls (a submit POST is sent once: fal_gateway._OnePostPerSubmit);
 # keep that short and let Celery's backoff (which frees the worker) do the long waits.
 FAL_CLIENT_MAX_ATTEMPTS = envint("FAL_CLIENT_MAX_ATTEMPTS", 3)
 # Seconds fal-client waits for any one answer from fal.
 FAL_CLIENT_TIMEOUT = float(envstr("FAL_CLIENT_TIMEOUT", "60"))
 # fal's time-to-start deadline for a submitted request (X-Fal-Request-Timeout): a request
-# still queued after this ends as request_timeout, unstarted and unbilled. Sending it also
-# stops fal-client from re-sending a submit whose answer timed out (which could queue,
-# and bill, the same video twice).
+# still queued after this ends as request_timeout, unstarted and unbilled.
 FAL_START_TIMEOUT = envint("FAL_START_TIMEOUT", 6 * 3600)
 FAL_SUBMIT_MAX_RETRIES = envint("FAL_SUBMIT_MAX_RETRIES", 6)
 # Polling: the interval grows with the request's age, between these bounds (seconds).

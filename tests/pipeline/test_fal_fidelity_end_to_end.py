@@ -95,3 +95,65 @@ def test_a_seed_above_2_31_is_sent_returned_and_stored(sim, source_image):
     generation = wait_for(request(source_image, seed=4_294_967_295), S.COMPLETED, timeout=120)
     assert generation.seed == generation.seed_used == 4_294_967_295
     assert sim.job(generation.fal_request_id).arguments["seed"] == 4_294_967_295
+
+
+def _stranger_request(sim, webhook_url: str) -> str:
+    """A request of someone else's at fal, genuinely signed webhook and all, aimed at our URL."""
+    from generations import fal_gateway
+    from tests.fal_simulator.helpers import data_uri, make_image
+
+    arguments = {"prompt": "Not ours", "image_url": data_uri(make_image(480, 360)), "resolution": "480p"}
+    arguments["duration"] = "2"
+    request_id = fal_gateway.submit(arguments, webhook_url=webhook_url)
+    sim.wait(request_id, timeout=60)
+    return request_id
+
+
+def _delivered(sim, request_id: str) -> list[dict]:
+    from tests.conftest import wait_until
+
+    return wait_until(
+        lambda: [w for w in sim.stats()["webhooks"] if w["request_id"] == request_id and w.get("status_code")],
+        timeout=30,
+        what="the stranger's webhook delivered",
+    )
+
+
+def test_a_stranger_s_signed_webhook_with_our_generation_id_adopts_nothing(sim, live_server, source_image):
+    ours = services.generation_create(
+        source_image=source_image,
+        prompt=services.prompt_get_or_create(text="Ours")[0],
+        params=services.GenerationParams.from_raw(resolution="480p", duration=2),
+        submit=False,  # pending: never sent
+    )
+    url = f"{live_server.url}/webhooks/fal?generation={ours.code}"  # the id every viewer can see
+    request_id = _stranger_request(sim, url)
+    assert [w["status_code"] for w in _delivered(sim, request_id)] == [200]
+    assert fal_webhooks.verified_webhook(request_id)["outcome"] == "unknown request"
+    ours.refresh_from_db()
+    assert (ours.status, ours.fal_request_id, ours.video.name) == (S.PENDING, "", "")
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.WEBHOOK_ADOPT).exists()
+
+
+def test_a_signed_reference_is_not_adopted_from_another_fal_account(sim, live_server, source_image, settings):
+    from generations import pipeline
+
+    settings.FAL_ACCOUNT_USER_ID = "fal-simulator-user"  # ours; the stranger signs as another account
+    ours = services.generation_create(
+        source_image=source_image,
+        prompt=services.prompt_get_or_create(text="Ours, in doubt")[0],
+        params=services.GenerationParams.from_raw(resolution="480p", duration=2),
+        submit=False,
+    )
+    Generation.objects.filter(pk=ours.pk).update(submit_started_at=ours.created_at)  # its own submit in doubt
+    sim.configure(webhook_user_id="someone-else")
+    url = f"{live_server.url}/webhooks/fal?generation={pipeline.webhook_reference(ours)}"
+    request_id = _stranger_request(sim, url)
+    _delivered(sim, request_id)
+    assert fal_webhooks.verified_webhook(request_id) == {
+        **fal_webhooks.verified_webhook(request_id),
+        "user_id": "someone-else",
+        "outcome": "unknown request",
+    }
+    ours.refresh_from_db()
+    assert (ours.status, ours.fal_request_id) == (S.PENDING, "")
