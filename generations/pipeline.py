@@ -366,14 +366,6 @@ def record_completion(generation_id: int, output: FalOutput) -> bool:
     return True
 
 
-def record_failure_from_fal(generation_id: int, *, code: str, message: str) -> bool:
-    """fal finished without a video. A cancelled request ends cancelled, anything else failed."""
-    generation = Generation.objects.get(pk=generation_id)
-    if generation.status == S.CANCELLING:
-        return _end_cancelled(generation)
-    return _fail(generation, code, message)
-
-
 # --- archive ----------------------------------------------------------------
 
 
