@@ -73,9 +73,18 @@ class DuplicateRequest(Exception):
 
 
 def plan(*, images: list[SourceImage], prompt_texts: list[str], params: GenerationParams, variations: int = 1) -> Plan:
-    """Every generation a request would create, with its price; raises ValidationError for bad input."""
+    """Every generation a request would create, with its price; raises ValidationError for bad input
+    (an image Seedance would refuse among them)."""
     if not images:
         raise ValidationError("Choose at least one source image.")
+    unusable = []
+    for image in images:
+        try:
+            services.source_image_check_usable(image)
+        except ValidationError as exc:
+            unusable.extend(exc.error_list)
+    if unusable:
+        raise ValidationError(unusable)
     texts = [t for t in prompt_texts if t and t.strip()]
     if not texts:
         raise ValidationError("Give at least one prompt: pick one from the library or type one.")

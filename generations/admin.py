@@ -68,12 +68,22 @@ def generate_url(**params) -> str:
 
 @admin.register(SourceImage)
 class SourceImageAdmin(PermissionsMixin, admin.ModelAdmin):
-    list_display = ("thumbnail", "__str__", "dimensions", "format", "size_bytes", "generation_count", "created_at")
+    list_display = (
+        "thumbnail",
+        "__str__",
+        "dimensions",
+        "format",
+        "size_bytes",
+        "seedance_usable",
+        "generation_count",
+        "created_at",
+    )
     list_display_links = ("thumbnail", "__str__")
     list_filter = ("format", "created_at")
     search_fields = ("title", "original_filename", "sha256", "code")
     readonly_fields = (
         "code",
+        "seedance_usable",
         "sha256",
         "width",
         "height",
@@ -124,6 +134,13 @@ class SourceImageAdmin(PermissionsMixin, admin.ModelAdmin):
     @admin.display(description="generations", ordering="_generation_count")
     def generation_count(self, obj: SourceImage) -> int:
         return obj._generation_count
+
+    @admin.display(description="usable with Seedance")
+    def seedance_usable(self, obj: SourceImage):
+        problem = obj.seedance_problem
+        if not problem:
+            return "yes"
+        return format_html('<strong class="unusable-image" style="color:#dc2626">No: {}</strong>', problem)
 
 
 @admin.register(Prompt)

@@ -1,8 +1,10 @@
 """How fal gets to see a source image: an upload to fal's CDN, a presigned S3 URL, or a data URI.
 
-`auto` picks the cheapest that works: a presigned URL when the image already sits in
-S3 (fal fetches it directly), a data URI for a small image, an upload otherwise.
-FAL_IMAGE_TRANSPORT forces one.
+`auto` picks a URL fal is sure to fetch: a presigned URL when the image already sits in
+S3 (fal fetches it directly), an upload to fal's storage otherwise. Never a data URI: fal
+says only some models accept them, and this one is not known to (docs/fal-contract.md).
+FAL_IMAGE_TRANSPORT forces one; `data_uri` only when asked for by name, and then only for
+images up to FAL_DATA_URI_MAX_BYTES (a larger one is refused, not sent another way).
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ def choose_mode(image: SourceImage) -> str:
         raise ValueError(f"FAL_IMAGE_TRANSPORT must be one of {', '.join(MODES)}, not {mode!r}.")
     if mode == "presigned" and not _storage_is_s3(image):
         raise ValueError("FAL_IMAGE_TRANSPORT=presigned needs S3 storage (set AWS_STORAGE_BUCKET_NAME).")
+    if mode == "data_uri" and image.size_bytes > settings.FAL_DATA_URI_MAX_BYTES:
+        raise ValueError(
+            f"FAL_IMAGE_TRANSPORT=data_uri sends images of at most FAL_DATA_URI_MAX_BYTES "
+            f"({settings.FAL_DATA_URI_MAX_BYTES} bytes) inline; this one is {image.size_bytes} bytes. "
+            "Raise that limit, or use FAL_IMAGE_TRANSPORT=auto."
+        )
     if mode != "auto":
         return mode
-    if _storage_is_s3(image):
-        return "presigned"
-    if image.size_bytes <= settings.FAL_DATA_URI_MAX_BYTES:
-        return "data_uri"
-    return "upload"
+    return "presigned" if _storage_is_s3(image) else "upload"
 
 
 def image_url_for_fal(image: SourceImage) -> str:

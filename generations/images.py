@@ -23,6 +23,11 @@ Decisions:
   refused cheaply; Pillow's own bomb error (past twice its 89-megapixel limit) gets the
   same "too many pixels" message. Then the whole image is decoded once, which is what
   catches a truncated pixel stream.
+- Seedance's own input limits (SEEDANCE_*, below) are checked here too, the sides and the
+  ratio from the header before decoding: an image Seedance would refuse is refused at the
+  upload, not after it was paid for. They bind even when SOURCE_IMAGE_MAX_BYTES is set
+  higher. An image already in the library that breaks one (stored before these checks)
+  stays, and `seedance_problem` says why it cannot be animated (SourceImage.seedance_problem).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import io
 import os
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from django.core.exceptions import ValidationError
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -41,10 +47,18 @@ FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
 # File name extensions per accepted format (lower case); import_images picks files by these.
 EXTENSIONS = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",), "WEBP": (".webp",)}
 ALL_EXTENSIONS = frozenset(ext for exts in EXTENSIONS.values() for ext in exts)
-MIN_SIDE = 64
 # Far above any real photo (a 100-megapixel frame is 10,000 x 10,000), far below a bomb.
 MAX_PIXELS = 100_000_000
 ACCEPTED_TEXT = "upload a JPEG, PNG or WebP"
+
+# Seedance 1.0 image-to-video input limits (docs/fal-contract.md). Seedance also takes BMP,
+# TIFF and still GIF; ACCEPTED_FORMATS is narrower on purpose.
+SEEDANCE_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
+SEEDANCE_MIN_SIDE = 300  # pixels, each side
+SEEDANCE_MAX_SIDE = 6000
+SEEDANCE_MIN_RATIO = Fraction(2, 5)  # width / height: 0.4 …
+SEEDANCE_MAX_RATIO = Fraction(5, 2)  # … 2.5
+SEEDANCE_MAX_BYTES = 30 * 1024 * 1024  # 30 MB, in the unit SOURCE_IMAGE_MAX_BYTES and human_size use
 
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")  # in Pillow's DecompressionBombError message
 
@@ -72,6 +86,7 @@ def inspect_image(content: bytes, *, max_bytes: int, filename: str = "", size: i
         raise ValidationError(
             f"The file {how_large}; the largest image accepted is {human_size(max_bytes)}.", code="too_large"
         )
+    _refuse_for_seedance(size_bytes=max(len(content), size or 0))
     image = _open(content)
     fmt = "JPEG" if image.format == "MPO" else image.format
     width, height = image.size
@@ -81,6 +96,7 @@ def inspect_image(content: bytes, *, max_bytes: int, filename: str = "", size: i
             f"the most accepted is {MAX_PIXELS // 1_000_000} megapixels.",
             code="too_many_pixels",
         )
+    _refuse_for_seedance(width=width, height=height)  # from the header: nothing decoded yet
     _decode(image)
     frames = getattr(image, "n_frames", 1) if image.format != "MPO" else 1
     if frames > 1 and (fmt in ACCEPTED_FORMATS or fmt == "GIF"):
@@ -96,11 +112,10 @@ def inspect_image(content: bytes, *, max_bytes: int, filename: str = "", size: i
     if fmt not in ACCEPTED_FORMATS:
         raise ValidationError(f"{_name(fmt)} images are not accepted; {ACCEPTED_TEXT}.", code="format")
     _check_extension(filename, fmt)
-    if min(width, height) < MIN_SIDE:
-        raise ValidationError(
-            f"The image is {width}×{height} pixels; each side must be at least {MIN_SIDE}.", code="too_small"
-        )
     content, width, height = _upright(content, image, fmt)
+    # An upright re-encode turns sides but keeps them (and the symmetric ratio limits);
+    # its bytes may grow, though.
+    _refuse_for_seedance(size_bytes=len(content))
     return InspectedImage(
         content=content,
         sha256=hashlib.sha256(content).hexdigest(),
@@ -108,6 +123,66 @@ def inspect_image(content: bytes, *, max_bytes: int, filename: str = "", size: i
         height=height,
         format=fmt,
     )
+
+
+def seedance_problems(
+    *, width: int | None = None, height: int | None = None, fmt: str | None = None, size_bytes: int | None = None
+) -> list[tuple[str, str]]:
+    """Why Seedance would refuse an image with these properties, as (code, message) pairs; [] if it would not.
+
+    Only the properties given are judged (an upload is judged by its size before it is opened).
+    """
+    problems = []
+    if fmt is not None and fmt not in SEEDANCE_FORMATS:
+        problems.append(("seedance_format", f"Seedance does not accept {_name(fmt)} images."))
+    if width is not None and height is not None:
+        size = f"{width}×{height} pixels"
+        if min(width, height) < SEEDANCE_MIN_SIDE:
+            problems.append(
+                ("too_small", f"The image is {size}; Seedance needs each side to be at least {SEEDANCE_MIN_SIDE}.")
+            )
+        elif max(width, height) > SEEDANCE_MAX_SIDE:
+            problems.append(
+                ("too_wide", f"The image is {size}; Seedance accepts at most {SEEDANCE_MAX_SIDE} pixels a side.")
+            )
+        if height and not SEEDANCE_MIN_RATIO <= Fraction(width, height) <= SEEDANCE_MAX_RATIO:
+            problems.append(
+                (
+                    "ratio",
+                    f"The image is {size} (ratio {_ratio_text(width, height)}); Seedance accepts width/height "
+                    f"between {float(SEEDANCE_MIN_RATIO):g} and {float(SEEDANCE_MAX_RATIO):g}.",
+                )
+            )
+    if size_bytes is not None and size_bytes > SEEDANCE_MAX_BYTES:
+        problems.append(
+            (
+                "too_large",
+                f"The file is {human_size(size_bytes)}; Seedance accepts images of at most "
+                f"{human_size(SEEDANCE_MAX_BYTES)}.",
+            )
+        )
+    return problems
+
+
+def _ratio_text(width: int, height: int) -> str:
+    """width/height with two decimals, or as many more as it takes not to look inside the limits (0.3996, not 0.40)."""
+    ratio = Fraction(width, height)
+    for decimals in range(2, 7):
+        text = f"{float(ratio):.{decimals}f}"
+        if not SEEDANCE_MIN_RATIO <= Fraction(text) <= SEEDANCE_MAX_RATIO:
+            return text
+    return text
+
+
+def seedance_problem(**properties) -> str:
+    """seedance_problems' messages as one sentence or two; "" when Seedance would take the image."""
+    return " ".join(message for _, message in seedance_problems(**properties))
+
+
+def _refuse_for_seedance(**properties) -> None:
+    problems = seedance_problems(**properties)
+    if problems:
+        raise ValidationError(" ".join(m for _, m in problems), code=problems[0][0])
 
 
 def _open(content: bytes) -> Image.Image:

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from . import seedance
+from . import images, seedance
 from .validators import validate_prompt_text
 
 
@@ -66,6 +66,17 @@ class SourceImage(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.original_filename or f"Image {self.sha256[:12]}"
+
+    @property
+    def seedance_problem(self) -> str:
+        """Why Seedance would refuse this image, from its stored size, format and bytes; "" when usable.
+
+        Uploads are checked against these limits, but an image stored before they were
+        stays in the library (with its videos) and cannot be generated from.
+        """
+        return images.seedance_problem(
+            width=self.width, height=self.height, fmt=self.format, size_bytes=self.size_bytes
+        )
 
 
 class Prompt(models.Model):

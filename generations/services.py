@@ -193,6 +193,17 @@ class GenerationParams:
         return cls(**values)
 
 
+def source_image_check_usable(image: SourceImage) -> None:
+    """Raises ValidationError (saying which limit) when Seedance would refuse the image.
+
+    Every generation is created through generation_create, which asks this first, so
+    an image already in the library that breaks Seedance's limits never reaches fal.
+    """
+    problem = image.seedance_problem
+    if problem:
+        raise ValidationError(f"Videos cannot be generated from “{image}”: {problem}", code="unusable_image")
+
+
 def batch_create(*, owner: AbstractBaseUser | None, note: str = "") -> Batch:
     return Batch.objects.create(owner=owner, note=note)
 
@@ -211,8 +222,10 @@ def generation_create(
     """Record a new pending generation and, once the transaction commits, queue its submission.
 
     Its price is reserved (`cost`) until it ends. Budgets are checked by actions.request,
-    which every user-facing entry point goes through.
+    which every user-facing entry point goes through. Raises ValidationError, storing
+    nothing, for an image Seedance would refuse.
     """
+    source_image_check_usable(source_image)
     if estimated_cost is None:
         estimated_cost = pricing.estimate_for(params, source_image)
     generation = Generation(

@@ -33,7 +33,7 @@ BASE_DIR = Path(settings.BASE_DIR)
 OUTPUT_DIR = BASE_DIR / "test-output"
 
 
-def make_image_bytes(width: int = 320, height: int = 240, fmt: str = "PNG", colour=(200, 80, 40), **save) -> bytes:
+def make_image_bytes(width: int = 480, height: int = 360, fmt: str = "PNG", colour=(200, 80, 40), **save) -> bytes:
     """A real image, built in memory (no binary fixtures)."""
     image = Image.new("RGB", (width, height), colour)
     # A gradient stripe, so different sizes/colours give different bytes and real content.

@@ -53,9 +53,9 @@ def viewer(django_user_model):
 
 @pytest.fixture
 def images(db, alice):
-    """Two different images: 320×240 and 640×360."""
+    """Two different images: 400×300 and 640×360."""
     result = []
-    for size, colour, name in [((320, 240), (200, 80, 40), "hills.png"), ((640, 360), (40, 80, 200), "sea.png")]:
+    for size, colour, name in [((400, 300), (200, 80, 40), "hills.png"), ((640, 360), (40, 80, 200), "sea.png")]:
         image, _ = services.source_image_ingest(
             file=io.BytesIO(make_image_bytes(*size, colour=colour)), filename=name, uploaded_by=alice
         )

@@ -122,7 +122,7 @@ def test_preview_of_auto_aspect_prices_each_image_by_its_own_shape(root_client, 
     response = root_client.post(URL, form_data(images, aspect_ratio="auto", _preview="Preview"))
     costs = {line.image.pk: line.unit_cost for line in response.context["preview"].lines}
     assert costs == {
-        images[0].pk: pricing.estimate(resolution="480p", aspect_ratio="4:3", duration=5),  # 320×240
+        images[0].pk: pricing.estimate(resolution="480p", aspect_ratio="4:3", duration=5),  # 400×300
         images[1].pk: pricing.estimate(resolution="480p", aspect_ratio="16:9", duration=5),  # 640×360
     }
 

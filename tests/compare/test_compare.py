@@ -51,7 +51,7 @@ def test_only_the_rows_that_differ_are_highlighted(viewer_client, make, source_i
     assert differing_rows(response) == {"Seed requested", "Seed used"}  # "Created" differs but is not an input
 
     other_image, _ = services.source_image_ingest(
-        file=__import__("io").BytesIO(make_image_bytes(64, 64, colour=(1, 2, 3))), filename="o.png"
+        file=__import__("io").BytesIO(make_image_bytes(320, 320, colour=(1, 2, 3))), filename="o.png"
     )
     c = make(
         T0,

@@ -18,7 +18,7 @@ S = Generation.Status
 @pytest.fixture
 def image_b(db):
     image, _ = services.source_image_ingest(
-        file=io.BytesIO(make_image_bytes(200, 100, colour=(10, 200, 30))), filename="b.png", title="Harbour"
+        file=io.BytesIO(make_image_bytes(600, 300, colour=(10, 200, 30))), filename="b.png", title="Harbour"
     )
     return image
 

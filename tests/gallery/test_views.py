@@ -269,7 +269,7 @@ def test_viewer_may_not_upload(viewer_client):
 
 def test_upload_reports_each_file(generator_client, generator, source_image):
     files = [
-        SimpleUploadedFile("new.png", make_image_bytes(100, 80, colour=(1, 2, 3)), content_type="image/png"),
+        SimpleUploadedFile("new.png", make_image_bytes(500, 400, colour=(1, 2, 3)), content_type="image/png"),
         SimpleUploadedFile("again.png", source_image.file.open("rb").read(), content_type="image/png"),
         SimpleUploadedFile("notes.txt", b"not an image at all", content_type="text/plain"),
     ]

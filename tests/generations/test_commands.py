@@ -15,13 +15,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_import_images_imports_dedupes_refuses_and_summarises(tmp_path):
-    (tmp_path / "a.png").write_bytes(make_image_bytes(200, 100))
-    (tmp_path / "a-copy.PNG").write_bytes(make_image_bytes(200, 100))
-    (tmp_path / "b.jpg").write_bytes(make_image_bytes(300, 200, fmt="JPEG"))
+    (tmp_path / "a.png").write_bytes(make_image_bytes(400, 300))
+    (tmp_path / "a-copy.PNG").write_bytes(make_image_bytes(400, 300))
+    (tmp_path / "b.jpg").write_bytes(make_image_bytes(450, 300, fmt="JPEG"))
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "c.webp").write_bytes(make_image_bytes(300, 300, fmt="WEBP"))
+    (tmp_path / "sub" / "c.webp").write_bytes(make_image_bytes(320, 320, fmt="WEBP"))
     out, err = io.StringIO(), io.StringIO()
     call_command("import_images", str(tmp_path), stdout=out, stderr=err)
     assert out.getvalue().strip() == (

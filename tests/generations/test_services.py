@@ -35,7 +35,7 @@ def test_ingest_stores_the_image_with_its_facts(alice, image_bytes):
         file=io.BytesIO(image_bytes), filename="../../etc/passwd.png", title=" Hills ", uploaded_by=alice
     )
     assert created
-    assert (image.width, image.height, image.format, image.size_bytes) == (320, 240, "PNG", len(image_bytes))
+    assert (image.width, image.height, image.format, image.size_bytes) == (480, 360, "PNG", len(image_bytes))
     assert image.title == "Hills"
     assert image.original_filename == "../../etc/passwd.png"
     # The storage key comes from the content hash, never from the uploaded name.
@@ -62,7 +62,7 @@ def test_same_bytes_twice_return_the_existing_image_and_no_second_copy(alice, im
         (make_image_bytes(fmt="PNG")[:200], "damaged or truncated"),
         (make_image_bytes(fmt="JPEG")[:300], "damaged or truncated"),
         (make_image_bytes(fmt="GIF"), "GIF images are not accepted"),
-        (make_image_bytes(40, 40), "at least 64"),
+        (make_image_bytes(40, 40), "Seedance needs each side to be at least 300"),
     ],
 )
 def test_bad_uploads_are_refused_with_a_reason_and_leave_nothing(content, message):
@@ -90,16 +90,16 @@ def test_decompression_bomb_is_refused():
 
 
 def test_exif_rotated_jpeg_is_stored_upright():
-    image = Image.new("RGB", (400, 200), (10, 200, 10))
+    image = Image.new("RGB", (640, 320), (10, 200, 10))
     exif = image.getexif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", exif=exif.tobytes())
     stored, _ = services.source_image_ingest(file=io.BytesIO(buffer.getvalue()))
-    assert (stored.width, stored.height) == (200, 400)
+    assert (stored.width, stored.height) == (320, 640)
     with default_storage.open(stored.file.name, "rb") as fh:
         reopened = Image.open(fh)
-        assert reopened.size == (200, 400)
+        assert reopened.size == (320, 640)
         assert reopened.getexif().get(0x0112, 1) == 1
 
 

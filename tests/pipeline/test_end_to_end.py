@@ -142,12 +142,12 @@ def test_truncated_download_fails_the_archive_then_retry_archives_without_a_new_
     assert sim.stats()["counters"].get("requests_created") == 1  # the video was not generated again
 
 
-@pytest.mark.parametrize("mode", ["upload", "data_uri", "presigned"])
+@pytest.mark.parametrize("mode", ["upload", "data_uri", "presigned", "auto"])
 def test_the_source_image_reaches_fal_by_each_transport(sim, s3, settings, mode, alice):
     from tests.conftest import make_image_bytes
 
     settings.FAL_IMAGE_TRANSPORT = mode
-    image, _ = services.source_image_ingest(file=io.BytesIO(make_image_bytes(300, 200)), uploaded_by=alice)
+    image, _ = services.source_image_ingest(file=io.BytesIO(make_image_bytes(450, 300)), uploaded_by=alice)
     url = image_transport.image_url_for_fal(image)
     with default_storage.open(image.file.name, "rb") as fh:
         original = fh.read()
@@ -155,7 +155,7 @@ def test_the_source_image_reaches_fal_by_each_transport(sim, s3, settings, mode,
         assert url.startswith("data:image/png;base64,")
         assert base64.b64decode(url.split(",", 1)[1]) == original
     else:
-        expected_host = sim.base_url if mode == "upload" else s3.endpoint_url
+        expected_host = sim.base_url if mode == "upload" else s3.endpoint_url  # auto on S3: presigned
         assert url.startswith(expected_host)
         trust = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])  # set by the gateway
         fetched = httpx.get(url, verify=trust, timeout=10)

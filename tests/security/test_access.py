@@ -63,7 +63,7 @@ def no_workers():
 def world(db, alice, no_workers):
     """One of everything, with generations in each state an action applies to."""
     image, _ = services.source_image_ingest(
-        file=ContentFile(make_image_bytes(320, 240)), filename="hills.png", uploaded_by=alice
+        file=ContentFile(make_image_bytes(400, 300)), filename="hills.png", uploaded_by=alice
     )
     prompt, _ = services.prompt_get_or_create(text="A secret-free slow zoom over the hills.", created_by=alice)
 
@@ -263,7 +263,7 @@ def test_the_public_routes(world, client):
 
 def gallery_attempts(world) -> list[tuple[str, dict]]:
     completed, trashed = world["completed"], world["trashed"]
-    upload = SimpleUploadedFile("new.png", make_image_bytes(200, 150, colour=(1, 2, 3)), content_type="image/png")
+    upload = SimpleUploadedFile("new.png", make_image_bytes(400, 320, colour=(1, 2, 3)), content_type="image/png")
     return [
         (f"/generations/{completed.code}/remix/", {}),
         ("/images/upload/", {"files": [upload]}),

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import io
 import random
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -104,7 +105,7 @@ def _save(image: Image.Image, fmt: str, **kwargs) -> bytes:
     return buffer.getvalue()
 
 
-def _noise(width: int = 320, height: int = 240) -> Image.Image:
+def _noise(width: int = 480, height: int = 360) -> Image.Image:
     """Incompressible pixels, so the encoded data is large and a cut lands inside it."""
     return Image.frombytes("RGB", (width, height), random.Random(width * height).randbytes(width * height * 3))
 
@@ -114,7 +115,7 @@ def _cut_in_half(content: bytes) -> bytes:
 
 
 def _frames(fmt: str, count: int = 3) -> bytes:
-    frames = [Image.new("RGB", (96, 96), (40 * n, 200 - 40 * n, 90)) for n in range(count)]
+    frames = [Image.new("RGB", (320, 320), (40 * n, 200 - 40 * n, 90)) for n in range(count)]
     return _save(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
@@ -124,10 +125,20 @@ def _bomb(width: int, height: int) -> bytes:
     return _save(Image.new("1", (width, height)), "PNG", optimize=True)
 
 
+def _padded_png(total: int) -> bytes:
+    """A valid PNG of `total` bytes: a small image plus a private ancillary chunk decoders skip."""
+    png = make_image_bytes(fmt="PNG")
+    iend = png.rindex(b"IEND") - 4  # the IEND chunk starts with its 4-byte length
+    padding = b"\0" * (total - len(png) - 12)
+    chunk = len(padding).to_bytes(4, "big") + b"prVt" + padding
+    chunk += zlib.crc32(b"prVt" + padding).to_bytes(4, "big")
+    return png[:iend] + chunk + png[iend:]
+
+
 def _exif_rotated_jpeg() -> bytes:
-    """A 400×200 JPEG whose EXIF says "rotate 90° clockwise to display": upright it is 200×400."""
-    image = Image.new("RGB", (400, 200), (10, 200, 10))
-    image.paste((200, 10, 10), (0, 0, 100, 200))  # a red band on the left, so rotation shows
+    """A 640×320 JPEG whose EXIF says "rotate 90° clockwise to display": upright it is 320×640."""
+    image = Image.new("RGB", (640, 320), (10, 200, 10))
+    image.paste((200, 10, 10), (0, 0, 160, 320))  # a red band on the left, so rotation shows
     exif = image.getexif()
     exif[0x0112] = 6
     return _save(image, "JPEG", exif=exif.tobytes())
@@ -160,6 +171,11 @@ class Upload:
             "animated_gif": lambda: _frames("GIF"),
             "animated_png": lambda: _frames("PNG"),
             "animated_webp": lambda: _frames("WEBP"),
+            # Seedance's input limits (generations.images.SEEDANCE_*)
+            "seedance_wide": lambda: make_image_bytes(4000, 1200),
+            "seedance_tall": lambda: make_image_bytes(400, 1001, fmt="JPEG"),
+            "seedance_long_side": lambda: _save(Image.new("L", (6001, 3000)), "PNG"),
+            "seedance_31mb": lambda: _padded_png(31 * 1024 * 1024),
         }[self.build]()
 
 
@@ -244,8 +260,57 @@ UPLOADS = [
         id="bmp",
     ),
     pytest.param(
-        Upload("icon.png", make_image_bytes(40, 40), "The image is 40×40 pixels; each side must be at least 64."),
+        Upload(
+            "icon.png",
+            make_image_bytes(40, 40),
+            "The image is 40×40 pixels; Seedance needs each side to be at least 300.",
+        ),
         id="too-small",
+    ),
+    pytest.param(
+        Upload(
+            "narrow-side.png",
+            make_image_bytes(480, 299),
+            "The image is 480×299 pixels; Seedance needs each side to be at least 300.",
+        ),
+        id="seedance-short-side",
+    ),
+    pytest.param(
+        Upload(
+            "panorama.png",
+            None,
+            "The image is 4000×1200 pixels (ratio 3.33); Seedance accepts width/height between 0.4 and 2.5.",
+            build="seedance_wide",
+        ),
+        id="seedance-too-wide-ratio",
+    ),
+    pytest.param(
+        Upload(
+            "tower.jpg",
+            None,
+            "The image is 400×1001 pixels (ratio 0.3996); Seedance accepts width/height between 0.4 and 2.5.",
+            build="seedance_tall",
+        ),
+        id="seedance-too-tall-ratio",
+    ),
+    pytest.param(
+        Upload(
+            "poster.png",
+            None,
+            "The image is 6001×3000 pixels; Seedance accepts at most 6000 pixels a side.",
+            build="seedance_long_side",
+        ),
+        id="seedance-long-side",
+    ),
+    pytest.param(
+        Upload(
+            "scan.png",
+            None,
+            "The file is 31.0 MB; Seedance accepts images of at most 30.0 MB.",
+            build="seedance_31mb",
+            max_bytes=64 * 1024 * 1024,  # our own limit raised: Seedance's still binds
+        ),
+        id="seedance-over-30mb",
     ),
     pytest.param(
         Upload(
@@ -392,13 +457,13 @@ def test_import_images_refuses_bad_images(tmp_path, limits, case):
 
 
 def _assert_stored_upright(image: SourceImage) -> None:
-    assert (image.width, image.height, image.format) == (200, 400, "JPEG")
+    assert (image.width, image.height, image.format) == (320, 640, "JPEG")
     with default_storage.open(image.file.name, "rb") as fh:
         stored = fh.read()
     reopened = Image.open(io.BytesIO(stored))
-    assert reopened.size == (200, 400)
+    assert reopened.size == (320, 640)
     assert reopened.getexif().get(0x0112, 1) == 1  # no rotation left for a viewer to apply
-    red, green, _ = reopened.convert("RGB").getpixel((100, 20))  # the red band is now on top
+    red, green, _ = reopened.convert("RGB").getpixel((160, 40))  # the red band is now on top
     assert red > 150 and green < 80
     # The hash that deduplicates is that of the stored bytes.
     assert image.sha256 == hashlib.sha256(stored).hexdigest()
@@ -430,14 +495,14 @@ def test_import_images_stores_an_exif_rotated_jpeg_upright(tmp_path):
 
 def test_a_multi_picture_jpeg_is_a_jpeg(generator_client):
     """Cameras write MPO (a JPEG with a second picture appended); it is not an animation."""
-    main, extra = Image.new("RGB", (300, 200), (90, 90, 200)), Image.new("RGB", (160, 120), (0, 0, 0))
+    main, extra = Image.new("RGB", (450, 300), (90, 90, 200)), Image.new("RGB", (160, 120), (0, 0, 0))
     content = _save(main, "MPO", save_all=True, append_images=[extra])
     assert Image.open(io.BytesIO(content)).format == "MPO"
     upload = SimpleUploadedFile("camera.jpg", content, content_type="image/jpeg")
     response = generator_client.post("/images/upload/", {"files": [upload]}, follow=True)
     assert [str(m) for m in response.context["messages"]] == ["camera.jpg: added."]
     image = SourceImage.objects.get()
-    assert (image.format, image.width, image.height) == ("JPEG", 300, 200)
+    assert (image.format, image.width, image.height) == ("JPEG", 450, 300)
     assert image.file.name.endswith(".jpg")
 
 

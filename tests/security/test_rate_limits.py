@@ -226,7 +226,7 @@ def test_the_count_is_shared_with_other_processes(limits, client, staff_viewer):
 def images(count: int, start: int = 0) -> list[SimpleUploadedFile]:
     return [
         SimpleUploadedFile(
-            f"still-{n}.png", make_image_bytes(96 + n, 80, colour=(n * 20 % 256, 90, 30)), content_type="image/png"
+            f"still-{n}.png", make_image_bytes(320 + n, 300, colour=(n * 20 % 256, 90, 30)), content_type="image/png"
         )
         for n in range(start, start + count)
     ]
