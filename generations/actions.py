@@ -17,6 +17,7 @@ from django.db import transaction
 
 from . import audit, budget, pipeline, pricing, seedance, services
 from .audit import Action
+from .fal_gateway import CONTENT_POLICY
 from .models import Batch, Budget, Generation, SourceImage
 from .services import GenerationParams
 from .validators import prompt_fingerprint, validate_prompt_text
@@ -58,6 +59,10 @@ class Plan:
 
 class NotAllowed(Exception):
     """The generation is not in a state this action applies to."""
+
+
+class NeedsConfirmation(NotAllowed):
+    """The action would most likely spend money for nothing; the person must confirm it."""
 
 
 class DuplicateRequest(Exception):
@@ -193,12 +198,22 @@ def request(
     return generations
 
 
-def retry(generation: Generation, *, user: AbstractBaseUser | None) -> Generation:
-    """A new attempt with exactly the same inputs (a failed or cancelled generation)."""
+def retry(generation: Generation, *, user: AbstractBaseUser | None, confirmed: bool = False) -> Generation:
+    """A new attempt with exactly the same inputs (a failed or cancelled generation).
+
+    One that fal's content checker refused would most likely be refused again, and fal may
+    bill a refused input: it is retried unchanged only when `confirmed`.
+    """
     if generation.status not in (S.FAILED, S.CANCELLED):
         raise NotAllowed(
             f"Generation {generation.code} is {generation.get_status_display().lower()}; "
             "only failed or cancelled generations can be retried."
+        )
+    if generation.error_code == CONTENT_POLICY and not confirmed:
+        raise NeedsConfirmation(
+            f"fal's content checker refused generation {str(generation.code)[:8]}; the same inputs will most "
+            "likely be refused again, and fal may bill a refused input. Confirm to retry it unchanged, or remix "
+            "it with an edited prompt."
         )
     the_plan = plan(
         images=[generation.source_image], prompt_texts=[generation.prompt_text], params=GenerationParams.of(generation)

@@ -7,6 +7,7 @@ The custom pages live in generations.admin_views.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from functools import update_wrapper
 
@@ -17,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -27,7 +29,7 @@ from django.utils.safestring import mark_safe
 from . import actions, admin_views, budget
 from .admin_views import Outcome, fmt_duration, status_reason
 from .budget import BudgetExceeded
-from .fal_gateway import FalError
+from .fal_gateway import CONTENT_POLICY, FalError
 from .lifecycle import IllegalTransition
 from .models import AuditEvent, Batch, Budget, Generation, Prompt, SourceImage
 
@@ -428,7 +430,7 @@ class GenerationAdmin(PermissionsMixin, admin.ModelAdmin):
             ("cancel_selected", "Cancel", obj.status in CANCELLABLE),
             ("retry_selected", "Retry", obj.status in RETRYABLE),
             ("remix_selected", "Remix (new seed)", True),
-            ("retry_archive_selected", "Archive again", obj.status == S.FAILED and bool(obj.fal_video_url)),
+            ("retry_archive_selected", "Archive again", obj.can_archive_again),
         ]
         return [(name, label) for name, label, applies in candidates if applies and name in available]
 
@@ -462,7 +464,25 @@ class GenerationAdmin(PermissionsMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry selected generations (failed or cancelled)", permissions=["retry"])
     def retry_selected(self, request, queryset):
-        self._respawn(request, queryset, "retried", RETRYABLE, actions.retry, "only failed or cancelled ones")
+        refused = [g for g in queryset if g.status in RETRYABLE and g.error_code == CONTENT_POLICY]
+        confirmed = request.POST.get("confirm_content_policy") == "yes"
+        if refused and not confirmed:
+            # fal's content checker refused these: the same inputs most likely fail again, maybe billed.
+            return TemplateResponse(
+                request,
+                "admin/generations/generation/retry_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Retry content-policy refusals unchanged?",
+                    "opts": self.model._meta,
+                    "refused": refused,
+                    "queryset": queryset,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        retry = functools.partial(actions.retry, confirmed=confirmed)
+        self._respawn(request, queryset, "retried", RETRYABLE, retry, "only failed or cancelled ones")
+        return None
 
     @admin.action(description="Remix selected generations (same inputs, new random seed)", permissions=["retry"])
     def remix_selected(self, request, queryset):
@@ -508,7 +528,7 @@ class GenerationAdmin(PermissionsMixin, admin.ModelAdmin):
     def retry_archive_selected(self, request, queryset):
         outcome = Outcome("sent to be archived again")
         for generation in queryset:
-            if generation.status != S.FAILED or not generation.fal_video_url:
+            if not generation.can_archive_again:
                 reason = "no video at fal to archive" if generation.status == S.FAILED else "only failed ones"
                 outcome.skip(generation, f"{status_reason(generation.status)} ({reason})")
                 continue

@@ -31,7 +31,7 @@ from django.db.models import Aggregate, Count, DecimalField, F, Max, OuterRef, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from . import budget
+from . import budget, failures
 from .models import Batch, Budget, Generation, GenerationStatusCount
 
 S = Generation.Status
@@ -184,6 +184,10 @@ class FailureReason:
     error_code: str
     count: int
     sample_message: str
+
+    @property
+    def words(self) -> str:
+        return failures.words_for(self.error_code)
 
 
 @dataclass(frozen=True)

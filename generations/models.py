@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from . import images, seedance
+from . import failures, images, seedance
 from .validators import validate_prompt_text
 
 
@@ -311,6 +311,11 @@ class Generation(models.Model):
     @property
     def is_in_flight(self) -> bool:
         return self.status in self.IN_FLIGHT
+
+    @property
+    def failure_words(self) -> str:
+        """Why it failed (or the problem being retried), in words; the details are in error_message."""
+        return failures.words_for(self.error_code)
 
     @property
     def can_archive_again(self) -> bool:

@@ -47,6 +47,13 @@ class RetryLater(Exception):
         super().__init__(message)
         self.countdown = countdown
 
+    def __reduce__(self):  # picklable for Celery's result backend (countdown is keyword-only)
+        return _rebuild_retry_later, (str(self), self.countdown)
+
+
+def _rebuild_retry_later(message: str, countdown: float) -> RetryLater:
+    return RetryLater(message, countdown=countdown)
+
 
 def _backoff(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
     # Jitter is added by the task layer (Celery's retry_jitter); keep this deterministic.
@@ -119,6 +126,11 @@ def submit(generation_id: int, *, attempt: int = 1) -> None:
             return
         _note_problem(generation, error.code, f"{error.message} Retrying (attempt {attempt}).")
         raise RetryLater(error.message, countdown=_backoff(attempt)) from error
+    except ValueError as error:
+        # image_transport: the transport setting does not fit this image (e.g. data_uri and a large
+        # image). Nothing was sent, and sending again cannot help until the setting changes.
+        _fail(generation, "image_transport", f"The source image could not be made reachable by fal: {error}")
+        return
     except Exception:
         # A bug or an unreadable image: nothing reached fal, so a retry may submit.
         Generation.objects.filter(pk=generation_id, status=S.PENDING).update(submit_started_at=None)

@@ -19,10 +19,13 @@ from .models import Generation
 def _retry(task, exc: pipeline.RetryLater):
     # Jitter spreads out retries of many generations failing at once (a fal outage).
     countdown = exc.countdown * random.uniform(0.75, 1.25)  # noqa: S311 (not cryptographic)
-    raise task.retry(exc=exc, countdown=countdown, max_retries=None)
+    raise task.retry(exc=exc, countdown=countdown)
 
 
-@shared_task(bind=True, name="generations.submit")
+# max_retries=None: unbounded for Celery (its default would give up after 3 and leave the
+# generation pending); the pipeline bounds its own attempts (FAL_SUBMIT_MAX_RETRIES,
+# ARCHIVE_MAX_ATTEMPTS) and then fails the generation with a reason.
+@shared_task(bind=True, name="generations.submit", max_retries=None)
 def submit_generation(self, generation_id: int) -> None:
     try:
         pipeline.submit(generation_id, attempt=self.request.retries + 1)
@@ -35,7 +38,7 @@ def poll_generation(generation_id: int) -> None:
     pipeline.poll(generation_id)
 
 
-@shared_task(bind=True, name="generations.archive")
+@shared_task(bind=True, name="generations.archive", max_retries=None)
 def archive_generation(self, generation_id: int) -> None:
     try:
         pipeline.archive(generation_id, owner=self.request.id or "")

@@ -293,7 +293,9 @@ FAL_SUBMIT_DOUBT_GRACE = envint("FAL_SUBMIT_DOUBT_GRACE", 900)
 FAL_RESULT_MAX_ATTEMPTS = envint("FAL_RESULT_MAX_ATTEMPTS", 8)
 # Where fal's output videos may come from (https only; these domains and their subdomains),
 # for the first URL and every redirect. The simulator's host is added in embedded mode.
-FAL_MEDIA_HOSTS = [h.strip().lower().lstrip(".") for h in envstr("FAL_MEDIA_HOSTS", "fal.media").split(",") if h.strip()]
+FAL_MEDIA_HOSTS = [
+    h.strip().lower().lstrip(".") for h in envstr("FAL_MEDIA_HOSTS", "fal.media").split(",") if h.strip()
+]
 # The fal account's user id as fal signs it on webhooks (X-Fal-Webhook-User-Id). Optional:
 # learnt from the first webhook of a request this app submitted; `fal_check` prints it.
 FAL_ACCOUNT_USER_ID = envstr("FAL_ACCOUNT_USER_ID")

@@ -54,7 +54,7 @@ def test_the_audit_trail_cannot_be_edited(root_client, make_generation, superuse
 
 
 def test_saving_the_budget_is_audited_and_shows_the_spend(root_client, make_generation, superuser):
-    make_generation()  # $0.0480 reserved by alice this month
+    make_generation()  # $0.0486 reserved by alice this month
     page = root_client.get(changelist_url("budget"), follow=True)
     assert page.redirect_chain[-1][0] == BUDGET_URL
     assert "spent $0.05" in page.text  # the team this month

@@ -41,7 +41,7 @@ def test_a_completed_generation_plays_its_video(root_client, make_generation, al
     # Inputs, seed, cost and links.
     assert "480p, 16:9, 5 s, camera free, safety checker on" in html
     assert "11</strong>" in html  # the seed used
-    assert "$0.0480" in html
+    assert "$0.0486" in html
     assert f'href="/admin/generations/sourceimage/{done.source_image_id}/change/"' in html
     assert f'href="/admin/generations/prompt/{done.prompt_id}/change/"' in html
     assert f'href="/admin/generations/batch/{batch.pk}/change/"' in html
@@ -59,7 +59,7 @@ def test_a_completed_generation_plays_its_video(root_client, make_generation, al
 def test_a_failed_generation_shows_its_error_and_logs(root_client, make_generation):
     failed = make_generation(
         S.FAILED,
-        error_code="fal_422",
+        error_code="content_policy_violation",
         error_message="The prompt was refused by the safety checker.",
         fal_logs=[
             {"timestamp": "2026-11-20T10:00:01.250000+00:00", "level": "INFO", "message": "Starting <render>"},
@@ -68,7 +68,8 @@ def test_a_failed_generation_shows_its_error_and_logs(root_client, make_generati
     )
     html = root_client.get(change_url(failed)).text
     assert '<div class="gen-error" role="alert">' in html
-    assert "Failed (fal_422):</strong>" in html
+    # The reason in words first, fal's code beside it.
+    assert "Failed: Refused by fal&#x27;s content checker <code>content_policy_violation</code>.</strong>" in html
     assert "The prompt was refused by the safety checker." in html
     assert '<table class="gen-logs">' in html
     assert '<tr><td>10:00:01.250</td><td class="level">INFO</td><td>Starting &lt;render&gt;</td></tr>' in html

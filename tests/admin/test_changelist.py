@@ -52,7 +52,7 @@ def test_columns_show_poster_status_details_cost_and_batch(root_client, make_gen
     assert "In progress · 1m 1" in html  # 1m 15s, give or take the test's own time
     assert f'data-generation-id="{done.pk}" data-status="completed" data-finished="true"' in html
     assert 'title="fal_422: The prompt was refused."' in html
-    assert "≈ $0.0480" in html  # reserved while running
+    assert "≈ $0.0486" in html  # reserved while running
     assert f'href="{changelist_url()}?batch={batch.code}"' in html
     assert 'id="generation-status-feed"' in html
     assert f'data-url="{STATUS_URL}"' in html

@@ -113,7 +113,7 @@ def test_preview_counts_and_prices_every_generation(root_client, images):
     assert [(line.count, line.unit_cost, line.subtotal) for line in preview.lines] == [(6, each, 6 * each)] * 2
     assert preview.seeds == "random for each video"
     assert f"12 generations for ${12 * each:.4f}" in response.text
-    assert 'id="preview-total">$0.5760<' in response.text
+    assert 'id="preview-total">$0.5832<' in response.text
     assert "Generate 12 videos ($0.58)" in response.text
     assert nothing_created()
 
@@ -146,10 +146,10 @@ def test_generate_creates_one_batch_and_queues_everything(
     assert {(g.status, g.resolution, g.aspect_ratio, g.duration, g.requested_by_id) for g in generations} == {
         (S.PENDING, "480p", "16:9", 5, superuser.pk)
     }
-    assert sum(g.cost for g in generations) == Decimal("0.5760")
+    assert sum(g.cost for g in generations) == Decimal("0.5832")
     assert no_workers.submit.call_count == 12
     [event] = AuditEvent.objects.all()
-    assert (event.action, event.batch, event.cost) == ("generate", batch, Decimal("0.5760"))
+    assert (event.action, event.batch, event.cost) == ("generate", batch, Decimal("0.5832"))
     assert LogEntry.objects.filter(action_flag=ADDITION).count() == 13  # 12 generations and the batch
     followed = root_client.get(response["Location"])
     assert f"Queued 12 generations in batch {str(batch.code)[:8]} for an estimated $0.58" in messages_of(followed)[0]
@@ -163,7 +163,7 @@ def test_one_generation_needs_no_batch_and_opens_its_page(root_client, images):
     assert generation.batch is None
     assert Batch.objects.count() == 0
     followed = root_client.get(response["Location"])
-    assert messages_of(followed) == [f"Queued generation {str(generation.code)[:8]} for an estimated $0.05 ($0.0480)."]
+    assert messages_of(followed) == [f"Queued generation {str(generation.code)[:8]} for an estimated $0.05 ($0.0486)."]
 
 
 @pytest.mark.parametrize("seed", ["", "-1"])
@@ -184,10 +184,10 @@ def test_library_and_typed_prompts_combine_without_repeats(root_client, images, 
 
 
 def test_the_budget_refuses_and_says_what_is_left(root_client, images, make_generation):
-    make_generation()  # $0.0480 reserved today by alice (not the superuser)
+    make_generation()  # $0.0486 reserved today by alice (not the superuser)
     Budget.objects.update_or_create(pk=1, defaults={"monthly_team_cap": Decimal("0.50")})
     before = Generation.objects.count()
-    data = form_data(images, typed_prompts="Waves roll in.\nClouds race by.", variations="3")  # 12 × $0.048
+    data = form_data(images, typed_prompts="Waves roll in.\nClouds race by.", variations="3")  # 12 × $0.0486
     response = root_client.post(URL, {**data, "_generate": "Generate"})
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [

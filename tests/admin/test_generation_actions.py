@@ -83,9 +83,37 @@ def test_retry_makes_a_new_generation_for_failed_and_cancelled_ones(root_client,
     assert log_messages(new, ADDITION) == [f"Retried from generation {failed.code}."]
 
 
+def test_retrying_a_content_policy_refusal_unchanged_asks_first(root_client, make_generation):
+    refused = make_generation(S.FAILED, error_code="content_policy_violation", error_message="fal: flagged")
+    other = make_generation(S.FAILED, error_code="request_timeout")
+    response = run_action(root_client, "retry_selected", [refused, other])
+    # Nothing is spent yet: a page asks, naming the refusal.
+    assert response.status_code == 200
+    assert "Retry content-policy refusals unchanged?" in response.text
+    assert short(refused) in response.text and "fal: flagged" in response.text
+    assert 'name="confirm_content_policy" value="yes"' in response.text
+    assert not Generation.objects.filter(retry_of__isnull=False).exists()
+    assert not AuditEvent.objects.filter(action="retry").exists()
+    # Confirmed: both are retried.
+    response = run_action(root_client, "retry_selected", [refused, other], confirm_content_policy="yes")
+    assert set(Generation.objects.filter(retry_of__isnull=False).values_list("retry_of", flat=True)) == {
+        refused.pk,
+        other.pk,
+    }
+
+
+def test_a_content_policy_refusal_is_not_retried_unconfirmed_by_code_either(make_generation, superuser):
+    from generations import actions
+
+    refused = make_generation(S.FAILED, error_code="content_policy_violation")
+    with pytest.raises(actions.NeedsConfirmation, match="content checker refused"):
+        actions.retry(refused, user=superuser)
+    assert actions.retry(refused, user=superuser, confirmed=True).retry_of == refused
+
+
 def test_retry_stops_at_the_budget(root_client, make_generation):
     first, second = make_generation(S.FAILED), make_generation(S.FAILED)
-    # Failed ones cost nothing; one retry costs $0.048.
+    # Failed ones cost nothing; one retry costs $0.0486.
     Budget.objects.update_or_create(pk=1, defaults={"monthly_team_cap": Decimal("0.06")})
     response = run_action(root_client, "retry_selected", [first, second])
     assert Generation.objects.filter(retry_of__isnull=False).count() == 1

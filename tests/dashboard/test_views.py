@@ -158,3 +158,12 @@ def test_admin_index_hides_the_link_without_the_permission(client, alice):
 def _squash(html: str) -> str:
     """Whitespace between tags collapsed, so assertions need not follow the template's indentation."""
     return re.sub(r">\s+<", "> <", re.sub(r"\s+", " ", html))
+
+
+def test_failure_reasons_are_said_in_words_beside_fal_s_code(client, viewer, factory, frozen_now):
+    client.force_login(viewer)
+    factory.make("refused", S.FAILED, at(11, 20, 9), user=viewer, error_code="content_policy_violation", batch=None)
+    factory.make("late", S.FAILED, at(11, 20, 10), user=viewer, error_code="request_timeout", batch=None)
+    text = _squash(client.get(URL).text)
+    assert 'Refused by fal&#x27;s content checker <code class="ops-muted">content_policy_violation</code>' in text
+    assert 'fal did not start it in time <code class="ops-muted">request_timeout</code>' in text

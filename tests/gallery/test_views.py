@@ -111,7 +111,8 @@ def test_detail_shows_inputs_timings_cost_logs_error_and_neighbours(viewer_clien
     sibling = make(T0 - timedelta(hours=1), S.PENDING)
     response = viewer_client.get(f"/generations/{g.code}/")
     text = response.text
-    assert "Failed: fal_422" in text and "The image is too small." in text
+    # An error code with no phrase of its own is still said in words.
+    assert "Failed: Fal 422" in text and "The image is too small." in text
     assert "May be charged" in text and "$0.1210" in text
     assert "Loading model" in text and "12:00:03.500" in text
     assert "1 min 23 s" in text  # started → finished

@@ -20,7 +20,7 @@ from tests.conftest import make_image_bytes
 
 S = Generation.Status
 P480 = GenerationParams.from_raw(resolution="480p", aspect_ratio="16:9", duration=5)
-PRICE_480 = Decimal("0.0480")
+PRICE_480 = Decimal("0.0486")
 
 
 @pytest.fixture(autouse=True)

@@ -103,3 +103,27 @@ def test_source_image_sha256_is_unique(source_image):
         SourceImage.objects.create(
             file="x.png", sha256=source_image.sha256, width=10, height=10, format="PNG", size_bytes=1
         )
+
+
+def test_every_failure_code_the_app_writes_has_words():
+    """Each code the pipeline, the gateway and the archive can store is said in words on the pages."""
+    import re
+    from pathlib import Path
+
+    from generations import failures
+
+    root = Path(__file__).resolve().parents[2] / "generations"
+    written = set()
+    for name in ("pipeline.py", "fal_gateway.py", "archive.py"):
+        text = (root / name).read_text()
+        written |= set(re.findall(r'code="([a-z_]+)"', text))
+        written |= set(re.findall(r'ArchiveError\(\s*"([a-z_]+)"', text))
+        written |= set(re.findall(r'_fail\(\s*\w+,\s*"([a-z_]+)"', text))
+    from generations.fal_gateway import CONTENT_POLICY, INFRA_ERROR_TYPES
+
+    written |= INFRA_ERROR_TYPES | {CONTENT_POLICY}
+    missing = sorted(code for code in written if code not in failures.WORDS)
+    assert written and missing == []
+    assert failures.words_for("content_policy_violation") == "Refused by fal's content checker"
+    assert failures.words_for("runner_oom") == "Runner oom"  # a new fal type is still words
+    assert failures.words_for("") == ""

@@ -4,7 +4,6 @@ import pytest
 
 from generations import pricing, seedance
 
-
 # Seedance 1.0's published output sizes (issue 11, docs/fal-contract.md), every cell.
 TABLE = {
     "480p": {"16:9": (864, 480), "4:3": (736, 544), "1:1": (640, 640), "3:4": (544, 736), "9:16": (480, 864),

@@ -69,7 +69,7 @@ def test_a_generation_is_submitted_followed_and_archived_to_s3(sim, s3, source_i
     facts = probe(content)
     assert facts.codec == "h264"
     assert abs(facts.duration - 2) < 0.1
-    assert (facts.width, facts.height) == (854, 480) == (generation.video_width, generation.video_height)
+    assert (facts.width, facts.height) == (864, 480) == (generation.video_width, generation.video_height)
     assert generation.video_sha256 == hashlib.sha256(content).hexdigest()
 
     poster, head = archived_object(s3, generation.poster.name)
@@ -220,7 +220,7 @@ def test_generate_command_waits_and_prints_json(sim, s3):
     assert answer["seed"] == 99
     assert answer["video_key"].endswith(f"{answer['id']}.mp4")
     assert answer["metadata"]["codec"] == "h264"
-    assert (answer["metadata"]["width"], answer["metadata"]["height"]) == (480, 480)
+    assert (answer["metadata"]["width"], answer["metadata"]["height"]) == (640, 640)
     assert abs(answer["metadata"]["duration"] - 2) < 0.1
     assert answer["error"] is None
     generation = Generation.objects.get(code=answer["id"])

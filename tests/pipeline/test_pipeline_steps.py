@@ -403,3 +403,15 @@ def test_archive_again_fetches_a_result_that_was_never_fetched(submitted, fal):
         pipeline.archive(submitted.pk)
     submitted.refresh_from_db()
     assert (submitted.fal_video_url, submitted.seed_used) == ("https://v3.fal.media/files/v.mp4", 3_000_000_000)
+
+
+def test_an_image_transport_that_does_not_fit_fails_with_the_reason_and_sends_nothing(generation, fal):
+    with mock.patch(
+        "generations.pipeline.image_url_for_fal",
+        side_effect=ValueError("the image is 3.1 MB; FAL_DATA_URI_MAX_BYTES allows 2.0 MB"),
+    ):
+        pipeline.submit(generation.pk)
+    generation.refresh_from_db()
+    assert (generation.status, generation.error_code) == (S.FAILED, "image_transport")
+    assert "FAL_DATA_URI_MAX_BYTES" in generation.error_message
+    fal.submit.assert_not_called()
