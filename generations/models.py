@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Length, Lower
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from . import failures, images, seedance
@@ -375,12 +376,27 @@ class Tag(models.Model):
         return self.name
 
 
+COLLECTION_DESCRIPTION_MAX = 2000
+
+
 class Collection(models.Model):
     """A named, ordered set of videos the team assembles (a client delivery, a mood board)."""
 
     code = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     name = models.CharField(max_length=120)
-    description = models.TextField(blank=True)
+    # TextField's max_length only sizes the form's textarea; the validator and the constraint enforce it.
+    description = models.TextField(
+        blank=True,
+        max_length=COLLECTION_DESCRIPTION_MAX,
+        validators=[
+            MaxLengthValidator(
+                COLLECTION_DESCRIPTION_MAX,
+                message=(
+                    "A collection description is at most %(limit_value)d characters (this one has %(show_value)d)."
+                ),
+            )
+        ],
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="collections"
     )
@@ -390,6 +406,15 @@ class Collection(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("description"), COLLECTION_DESCRIPTION_MAX),
+                name="collection_description_max",
+                violation_error_message=f"A collection description is at most {COLLECTION_DESCRIPTION_MAX} characters.",
+            )
+        ]
+        # /collections/ pages through collections by name (generations.views_library.collection_index).
+        indexes = [models.Index(fields=["name", "id"], name="collection_name_id")]
 
     def __str__(self) -> str:
         return self.name
@@ -485,6 +510,10 @@ class AuditEvent(models.Model):
         DOWNLOAD_LINK = "download_link", "Download link issued"
         BUDGET_CHANGE = "budget_change", "Budget change"
         WEBHOOK_ADOPT = "webhook_adopt", "Request adopted from fal's webhook"
+        COLLECTION_RENAME = "collection_rename", "Collection renamed"
+        COLLECTION_DESCRIBE = "collection_describe", "Collection description changed"
+        COLLECTION_REMOVE = "collection_remove", "Removed from a collection"
+        COLLECTION_DELETE = "collection_delete", "Collection deleted"
 
     action = models.CharField(max_length=32, choices=Action.choices)
     actor = models.ForeignKey(
