@@ -540,3 +540,58 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor or 'system'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SpendEntry(models.Model):
+    """One line of the append-only spend ledger: a reservation, a settlement or a refund.
+
+    Written in the same transaction as the generation's `cost` changes (generations.ledger,
+    called by services.generation_create and lifecycle.transition); the lines of a generation
+    add up to its cost. Never changed or deleted: a deleted or purged generation keeps its
+    lines, with its id, code and inputs, so budgets and past months stay as they were.
+    """
+
+    class Kind(models.TextChoices):
+        RESERVATION = "reservation", "Reservation"  # the estimate, held when it was requested
+        SETTLEMENT = "settlement", "Settlement"  # the difference to the final price
+        REFUND = "refund", "Refund"  # the reservation given back (failed, cancelled before fal started)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.DecimalField("amount (USD)", max_digits=12, decimal_places=4, help_text="Signed.")
+    # No database constraint and no cascade: the line outlives the generation it is about.
+    generation = models.ForeignKey(
+        Generation, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="spend_entries"
+    )
+    generation_code = models.UUIDField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, db_constraint=False, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150, blank=True)
+    batch = models.ForeignKey(Batch, null=True, on_delete=models.SET_NULL, db_constraint=False, related_name="+")
+    batch_code = models.UUIDField(null=True, blank=True)
+    # The generation's created_at: the budget period (month, day) the money belongs to.
+    requested_at = models.DateTimeField()
+    inputs = models.JSONField(default=dict, blank=True, help_text="What was asked, kept after deletion.")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "spend entries"
+        indexes = [
+            models.Index(fields=["requested_at"], name="spend_requested"),
+            models.Index(fields=["requested_by", "requested_at"], name="spend_requester_requested"),
+            models.Index(fields=["batch", "requested_at"], name="spend_batch_requested"),
+            models.Index(fields=["generation_code"], name="spend_generation_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount:+.4f} for {str(self.generation_code)[:8]}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Spend entries are only ever added; record a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Spend entries are never deleted.")
