@@ -96,17 +96,34 @@ def would_fit(*, user: AbstractBaseUser | None, amount: Decimal) -> tuple[Budget
     return status, None
 
 
+def usd(amount: Decimal | float | int) -> str:
+    """Money as the budget's messages show it: whole cents as cents ($12.50), anything else
+    to the 4 places costs are kept to ($0.0040, $0.1944), so an amount is never rounded to
+    a misleading "$0.00" or to the very figure it is compared with. Below $0.0001 (only
+    possible for a computed amount) it says "less than $0.0001"."""
+    amount = Decimal(str(amount))
+    if amount == amount.quantize(_CENT):
+        return f"${amount:.2f}"
+    if 0 < amount < _SMALLEST:
+        return f"less than ${_SMALLEST}"
+    return f"${amount.quantize(_SMALLEST):.4f}"
+
+
+_CENT = Decimal("0.01")
+_SMALLEST = Decimal("0.0001")
+
+
 def refuse_if_over(status: BudgetStatus, amount: Decimal) -> None:
     """Raises BudgetExceeded, saying which cap, when `amount` does not fit what `status` leaves."""
     left = status.left_this_month
     if left is not None and amount > left:
         raise BudgetExceeded(
-            f"This would cost ${amount:.2f}, but only ${left:.2f} of the team's monthly budget "
-            f"(${status.monthly_cap:.2f}) is left."
+            f"This would cost {usd(amount)}, but only {usd(left)} of the team's monthly budget "
+            f"({usd(status.monthly_cap)}) is left."
         )
     left_today = status.left_today_for_user
     if left_today is not None and amount > left_today:
         raise BudgetExceeded(
-            f"This would cost ${amount:.2f}, but only ${left_today:.2f} of your daily budget "
-            f"(${status.daily_user_cap:.2f}) is left today."
+            f"This would cost {usd(amount)}, but only {usd(left_today)} of your daily budget "
+            f"({usd(status.daily_user_cap)}) is left today."
         )

@@ -191,7 +191,7 @@ def test_the_budget_refuses_and_says_what_is_left(root_client, images, make_gene
     response = root_client.post(URL, {**data, "_generate": "Generate"})
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [
-        "Nothing was generated: This would cost $0.58, but only $0.45 of the team's monthly budget ($0.50) is left."
+        "Nothing was generated: This would cost $0.5832, but only $0.4514 of the team's monthly budget ($0.50) is left."
     ]
     assert Generation.objects.count() == before
     assert Batch.objects.count() == 0

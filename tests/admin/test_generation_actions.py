@@ -120,7 +120,7 @@ def test_retry_stops_at_the_budget(root_client, make_generation):
     [message] = messages_of(response)
     assert "1 retried" in message
     assert "1 skipped" in message
-    assert "over budget: This would cost $0.05, but only $0.01 of the team&#x27;s monthly budget" in message
+    assert "over budget: This would cost $0.0486, but only $0.0114 of the team&#x27;s monthly budget" in message
 
 
 def test_remix_uses_the_same_inputs_with_a_new_random_seed(root_client, make_generation):

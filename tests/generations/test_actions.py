@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection
 
-from generations import actions, lifecycle, services
+from generations import actions, budget, lifecycle, services
 from generations.budget import BudgetExceeded
 from generations.models import AuditEvent, Batch, Budget, Generation, SourceImage
 from generations.services import GenerationParams
@@ -91,8 +91,8 @@ def test_request_creates_one_batch_queues_all_and_audits(images, alice, no_worke
 @pytest.mark.django_db
 def test_budget_refusal_says_what_is_left_and_creates_nothing(images, alice):
     _cap(monthly=Decimal("0.10"))
-    plan = actions.plan(images=images, prompt_texts=["A"], params=P480, variations=2)  # 4 × 0.048 = 0.192
-    with pytest.raises(BudgetExceeded, match=r"cost \$0.19, but only \$0.10 of the team's monthly budget"):
+    plan = actions.plan(images=images, prompt_texts=["A"], params=P480, variations=2)  # 4 × 0.0486 = 0.1944
+    with pytest.raises(BudgetExceeded, match=r"cost \$0.1944, but only \$0.10 of the team's monthly budget"):
         actions.request(plan, user=alice)
     assert Generation.objects.count() == 0 and Batch.objects.count() == 0 and AuditEvent.objects.count() == 0
 
@@ -103,9 +103,30 @@ def test_daily_user_cap_is_per_user(images, alice, django_user_model):
     _cap(daily=Decimal("0.05"))
     one = actions.plan(images=images[:1], prompt_texts=["A"], params=P480)
     actions.request(one, user=alice)
-    with pytest.raises(BudgetExceeded, match=r"only \$0.00 of your daily budget"):
+    with pytest.raises(BudgetExceeded, match=r"only \$0.0014 of your daily budget \(\$0.05\) is left today"):
         actions.request(one, user=alice)
     actions.request(one, user=bob)
+
+
+@pytest.mark.django_db
+def test_a_refusal_never_rounds_what_is_left_to_nothing(images, alice):
+    _cap(monthly=Decimal("0.05"))
+    one = actions.plan(images=images[:1], prompt_texts=["A"], params=P480)
+    actions.request(one, user=alice)  # $0.0014 left
+    with pytest.raises(BudgetExceeded) as refused:
+        actions.request(one, user=alice)
+    assert str(refused.value) == (
+        "This would cost $0.0486, but only $0.0014 of the team's monthly budget ($0.05) is left."
+    )
+
+
+def test_money_in_budget_messages_keeps_what_matters():
+    assert budget.usd(Decimal("12.5")) == "$12.50"  # whole cents stay cents
+    assert budget.usd(Decimal("0")) == "$0.00"
+    assert budget.usd(Decimal("0.004")) == "$0.0040"  # not "$0.00"
+    assert budget.usd(Decimal("0.1944")) == "$0.1944"  # not "$0.19" beside a $0.19 that is left
+    assert budget.usd(Decimal("0.00004")) == "less than $0.0001"
+    assert budget.usd(0.25) == "$0.25"  # floats (generate --json figures) read as written
 
 
 @pytest.mark.django_db

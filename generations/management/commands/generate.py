@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generations import actions, budget, seedance, services
-from generations.budget import BudgetExceeded
+from generations.budget import BudgetExceeded, usd
 from generations.models import Generation, SourceImage
 from generations.validators import validate_prompt_text
 
@@ -299,10 +299,10 @@ def _dry_run_text(summary: dict, *, image_path: str) -> str:
     ]
     if budget_["fits"]:
         left = [
-            f"${budget_['left_this_month_usd']:.2f} of the monthly cap left"
+            f"{usd(budget_['left_this_month_usd'])} of the monthly cap left"
             if budget_["monthly_cap_usd"] is not None
             else "no monthly cap",
-            f"${budget_['left_today_usd']:.2f} of the daily cap left"
+            f"{usd(budget_['left_today_usd'])} of the daily cap left"
             if budget_["daily_user_cap_usd"] is not None
             else "no daily cap",
         ]
