@@ -595,3 +595,65 @@ class SpendEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Spend entries are never deleted.")
+
+
+def export_file_upload_to(instance: ExportJob, filename: str) -> str:
+    # Under the job's unguessable code; never served by /media/ (views.private_media refuses exports/).
+    return f"exports/{instance.code}/{instance.filename}"
+
+
+class ExportJob(models.Model):
+    """A manifest too large to stream in the request (more than EXPORT_INLINE_MAX_ROWS rows),
+    written to storage by a worker (generations.exports) and downloaded by its requester only.
+
+    `query` holds what the rows are: for the gallery, its filters as JSON and the order; for a
+    collection, the collection's code. `meta` is the manifest's head as it was at the request.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Being written"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSON = "json", "JSON"
+
+    class Kind(models.TextChoices):
+        GALLERY = "gallery", "Gallery view"
+        COLLECTION = "collection", "Collection"
+
+    code = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    fmt = models.CharField("format", max_length=8, choices=Format.choices)
+    query = models.JSONField(default=dict, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    filename = models.CharField(max_length=120, help_text="The download's file name.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    row_count = models.PositiveIntegerField(null=True, blank=True)
+    file = models.FileField(upload_to=export_file_upload_to, max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(fmt__in=["csv", "json"]), name="export_fmt_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "ready", "failed"]), name="export_status_valid"
+            ),
+        ]
+        # "Your exports" (generations.views_exports.export_index): one person's, newest first.
+        indexes = [models.Index(fields=["requested_by", "-created_at"], name="export_requester_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} export ({self.fmt}) by {self.requested_by_id}: {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.READY, self.Status.FAILED)
