@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
-from .models import Budget, Generation
+from . import ledger
+from .models import Budget
 
 
 class BudgetExceeded(Exception):
@@ -53,11 +53,9 @@ def day_start(now: datetime | None = None) -> datetime:
 
 
 def spent_since(since: datetime, *, user: AbstractBaseUser | None = None) -> Decimal:
-    """Money committed since `since`: reserved for unfinished generations, settled for ended ones."""
-    generations = Generation.objects.filter(created_at__gte=since)
-    if user is not None:
-        generations = generations.filter(requested_by=user)
-    return generations.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+    """Money committed since `since`: reserved for unfinished generations, settled for ended ones,
+    read from the append-only ledger, so deleting a generation never gives its money back."""
+    return ledger.spent_since(since, user=user)
 
 
 def status_for(user: AbstractBaseUser | None, *, budget: Budget | None = None) -> BudgetStatus:

@@ -10,6 +10,9 @@ database answers from the indexes on Generation, so the page stays fast at a mil
   which `gen_created_id`, `gen_status_created` and `gen_requester_created` serve; on
   PostgreSQL `gen_created_id` INCLUDEs the columns they read (migration 0008), so they are
   index-only scans of the period;
+- money spent is read from the append-only spend ledger (generations.ledger), grouped by
+  the day, person or batch it was requested by, so deleting a generation never rewrites a
+  past month; counts and estimates are of the generations that exist;
 - nothing loops over generations in Python: at most one row per status, day, user,
   batch, error code or histogram bin comes back.
 
@@ -32,7 +35,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from . import budget, failures
-from .models import Batch, Budget, Generation, GenerationStatusCount
+from .models import Batch, Budget, Generation, GenerationStatusCount, SpendEntry
 
 S = Generation.Status
 
@@ -201,6 +204,8 @@ class Spend:
     """Money committed by a group of generations (see Generation.cost).
 
     `spent` = `settled` (ended generations, final) + `reserved` (still running, the estimate).
+    `spent` and `settled` come from the append-only ledger, so they include generations that
+    were deleted since; the counts and the estimate are of the generations that still exist.
     """
 
     generations: int
@@ -289,7 +294,8 @@ def in_flight(*, limit: int = IN_FLIGHT_LIMIT) -> list[Generation]:
 
 def daily_activity(*, now: datetime, days: int = WINDOW_DAYS) -> list[DayActivity]:
     """Per UTC day of the window, by the day generations were requested: how many, how many
-    of those completed or failed, and what they cost. Every day is listed. One query."""
+    of those completed or failed, and what they cost (from the ledger). Every day is listed.
+    Two queries."""
     start = window_start(now, days)
     rows = (
         Generation.objects.filter(created_at__gte=start)
@@ -300,11 +306,18 @@ def daily_activity(*, now: datetime, days: int = WINDOW_DAYS) -> list[DayActivit
             requested=Count("pk"),
             completed=Count("pk", filter=Q(status=S.COMPLETED)),
             failed=Count("pk", filter=Q(status=S.FAILED)),
-            spent=_money_sum("cost"),
             estimated=_money_sum("estimated_cost"),
         )
     )
     by_day = {row["day"]: row for row in rows}
+    spent_by_day = dict(
+        SpendEntry.objects.filter(requested_at__gte=start)
+        .annotate(day=TruncDate("requested_at", tzinfo=UTC))
+        .order_by()
+        .values("day")
+        .annotate(spent=_money_sum("amount"))
+        .values_list("day", "spent")
+    )
     result = []
     for offset in range(days):
         day = (start + timedelta(days=offset)).date()
@@ -315,7 +328,7 @@ def daily_activity(*, now: datetime, days: int = WINDOW_DAYS) -> list[DayActivit
                 requested=row["requested"] if row else 0,
                 completed=row["completed"] if row else 0,
                 failed=row["failed"] if row else 0,
-                spent=row["spent"] if row else _ZERO,
+                spent=spent_by_day.get(day, _ZERO),
                 estimated=row["estimated"] if row else _ZERO,
             )
         )
@@ -465,23 +478,38 @@ def missing_count_triggers(*, using: str = "default") -> list[str]:
 
 
 def _spend_aggregates() -> dict:
+    """Figures of the generations that exist; what they cost is the ledger's (see _spend)."""
     return {
         "generations": Count("pk"),
-        "spent": _money_sum("cost"),
         "estimated": _money_sum("estimated_cost"),
-        "settled": _money_sum("cost", filter=_ENDED),
         "reserved": _money_sum("cost", filter=~_ENDED),
         "may_be_charged": Count("pk", filter=~Q(cost_note="")),
     }
 
 
-def _spend(row: dict) -> Spend:
-    return Spend(**{name: row[name] for name in _spend_aggregates()})
+_NO_GENERATIONS = {"generations": 0, "estimated": _ZERO, "reserved": _ZERO, "may_be_charged": 0}
+
+
+def _spend(row: dict | None, spent: Decimal) -> Spend:
+    row = row or _NO_GENERATIONS
+    return Spend(
+        generations=row["generations"],
+        spent=spent,
+        estimated=row["estimated"],
+        settled=spent - row["reserved"],
+        reserved=row["reserved"],
+        may_be_charged=row["may_be_charged"],
+    )
+
+
+def _ledger_since(since: datetime) -> QuerySet:
+    return SpendEntry.objects.filter(requested_at__gte=since).order_by()
 
 
 def spend_totals(*, since: datetime) -> Spend:
-    """What generations requested since `since` cost, in total. One query."""
-    return _spend(Generation.objects.filter(created_at__gte=since).aggregate(**_spend_aggregates()))
+    """What generations requested since `since` cost, in total. Two queries."""
+    row = Generation.objects.filter(created_at__gte=since).aggregate(**_spend_aggregates())
+    return _spend(row, _ledger_since(since).aggregate(spent=_money_sum("amount"))["spent"])
 
 
 # Grouped by the generation's own column, then the names looked up for each group (a
@@ -493,48 +521,69 @@ def _username_of(field: str) -> Subquery:
     return Subquery(get_user_model().objects.filter(pk=OuterRef(field)).order_by().values("username")[:1])
 
 
-def _batch_field(field: str) -> Subquery:
-    return Subquery(Batch.objects.filter(pk=OuterRef("batch")).order_by().values(field)[:1])
-
-
 def spend_by_user(*, since: datetime) -> list[UserSpend]:
-    """Spend per requester since `since`, biggest first. One query."""
-    rows = (
-        Generation.objects.filter(created_at__gte=since)
+    """Spend per requester since `since`, biggest first (deleted generations included). Two queries."""
+    spent = {
+        row["requested_by"]: row
+        for row in _ledger_since(since)
+        .values("requested_by")
+        .annotate(spent=_money_sum("amount"), name=Max("requested_by_name"))
+    }
+    rows = {
+        row["requested_by"]: row
+        for row in Generation.objects.filter(created_at__gte=since)
         .order_by()
         .values("requested_by")
         .annotate(**_spend_aggregates())
         .annotate(username=_username_of("requested_by"))
-        .order_by("-spent", "username")
-    )
-    return [UserSpend(row["requested_by"], row["username"] or "", _spend(row)) for row in rows]
+    }
+    result = [
+        UserSpend(
+            user_id,
+            (rows.get(user_id) or {}).get("username") or (spent.get(user_id) or {}).get("name") or "",
+            _spend(rows.get(user_id), (spent.get(user_id) or {}).get("spent", _ZERO)),
+        )
+        for user_id in rows.keys() | spent.keys()
+    ]
+    return sorted(result, key=lambda one: (-one.spend.spent, one.username))
+
+
+def _deleted_batch_code(batch_id: int) -> str:
+    """The code the ledger kept for a batch that no longer exists (rare: one query each)."""
+    return str(SpendEntry.objects.filter(batch_id=batch_id).values_list("batch_code", flat=True).first())
 
 
 def spend_by_batch(*, since: datetime, limit: int = TOP_BATCHES) -> list[BatchSpend]:
-    """The `limit` batches with the biggest spend since `since`. One query.
-
-    The top batches are found first (a subquery summing only the cost, over every batch of the
-    period), then only their generations get every figure, instead of all the period's batches.
-    """
-    in_period = Generation.objects.filter(created_at__gte=since, batch__isnull=False).order_by()
-    top = in_period.values("batch").annotate(spent=_money_sum("cost")).order_by("-spent", "batch").values("batch")
-    rows = (
-        in_period.filter(batch__in=Subquery(top[:limit]))
+    """The `limit` batches with the biggest spend since `since` (from the ledger). Three queries."""
+    top = list(
+        _ledger_since(since)
+        .filter(batch__isnull=False)
+        .values("batch")
+        .annotate(spent=_money_sum("amount"))
+        .order_by("-spent", "batch")[:limit]
+    )
+    ids = [row["batch"] for row in top]
+    rows = {
+        row["batch"]: row
+        for row in Generation.objects.filter(created_at__gte=since, batch__in=ids)
+        .order_by()
         .values("batch")
         .annotate(**_spend_aggregates())
-        .annotate(code=_batch_field("code"), note=_batch_field("note"), owner=_batch_field("owner__username"))
-        .order_by("-spent", "batch")
-    )
-    return [
-        BatchSpend(
-            batch_id=row["batch"],
-            code=str(row["code"]),
-            note=row["note"],
-            owner=row["owner"] or "",
-            spend=_spend(row),
+    }
+    batches = {batch.pk: batch for batch in Batch.objects.filter(pk__in=ids).select_related("owner")}
+    result = []
+    for row in top:
+        batch = batches.get(row["batch"])
+        result.append(
+            BatchSpend(
+                batch_id=row["batch"],
+                code=str(batch.code) if batch else _deleted_batch_code(row["batch"]),
+                note=batch.note if batch else "(deleted)",
+                owner=batch.owner.get_username() if batch and batch.owner else "",
+                spend=_spend(rows.get(row["batch"]), row["spent"]),
+            )
         )
-        for row in rows
-    ]
+    return result
 
 
 def budget_status(user: AbstractBaseUser) -> budget.BudgetStatus:
@@ -545,8 +594,8 @@ def budget_status(user: AbstractBaseUser) -> budget.BudgetStatus:
 def overview(*, user: AbstractBaseUser, now: datetime | None = None) -> Overview:
     """Everything the dashboard shows, for `user` (whose daily budget is shown).
 
-    A fixed number of queries whatever the number of generations: 12 on PostgreSQL,
-    14 on SQLite (two percentile look-ups), fewer when nothing has completed yet.
+    A fixed number of queries whatever the number of generations: 17 on PostgreSQL,
+    19 on SQLite (two percentile look-ups), fewer when nothing has completed yet or no batch spent.
     """
     now = now or timezone.now()
     since = window_start(now)
@@ -607,29 +656,55 @@ def month_bounds(month: str | None, *, now: datetime | None = None) -> tuple[dat
 
 def spend_ledger(*, start: datetime, end: datetime) -> Iterator[tuple]:
     """One tuple per generation requested in [start, end), oldest first, in LEDGER_HEADER's
-    order. Streams from the database in chunks (a server-side cursor on PostgreSQL)."""
+    order, read from the append-only ledger: a deleted generation keeps its line (status
+    "deleted", its inputs and what it cost). Streams in chunks (a server-side cursor on PostgreSQL)."""
+    same = SpendEntry.objects.filter(generation_code=OuterRef("generation_code")).order_by()
+    live = Generation.objects.filter(code=OuterRef("generation_code"))
     rows = (
-        Generation.objects.filter(created_at__gte=start, created_at__lt=end)
-        .order_by("created_at", "pk")
+        SpendEntry.objects.filter(kind=SpendEntry.Kind.RESERVATION, requested_at__gte=start, requested_at__lt=end)
+        .order_by("requested_at", "id")
+        .annotate(
+            cost_total=Subquery(same.values("generation_code").annotate(t=Sum("amount")).values("t")[:1]),
+            live_status=Subquery(live.values("status")[:1]),
+            live_note=Subquery(live.values("cost_note")[:1]),
+        )
         .values_list(
-            "created_at",
-            "code",
-            "requested_by__username",
-            "batch__code",
-            "status",
-            "resolution",
-            "aspect_ratio",
-            "duration",
-            "estimated_cost",
-            "cost",
-            "cost_note",
+            "requested_at",
+            "generation_code",
+            "requested_by_name",
+            "batch_code",
+            "live_status",
+            "inputs__resolution",
+            "inputs__aspect_ratio",
+            "inputs__duration",
+            "amount",
+            "cost_total",
+            "live_note",
         )
     )
-    for created_at, code, username, batch_code, *rest in rows.iterator(chunk_size=2000):
+    for (
+        requested_at,
+        code,
+        username,
+        batch_code,
+        status,
+        resolution,
+        ratio,
+        duration,
+        estimate,
+        cost,
+        note,
+    ) in rows.iterator(chunk_size=2000):
         yield (
-            created_at.astimezone(UTC).isoformat(timespec="seconds"),
+            requested_at.astimezone(UTC).isoformat(timespec="seconds"),
             str(code),
             username or "",
             str(batch_code) if batch_code else "",
-            *rest,
+            status or "deleted",
+            resolution or "",
+            ratio or "",
+            duration if duration is not None else "",
+            estimate,
+            Decimal(cost).quantize(Decimal("0.0001")) if cost is not None else estimate,
+            note or "",
         )

@@ -14,10 +14,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from . import ledger
 from .models import Generation
 
 S = Generation.Status
@@ -63,6 +65,10 @@ _SETTLEMENTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Moves after which the cost may have changed: the spend ledger is brought up to date.
+_SETTLES = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
+
+
 class IllegalTransition(Exception):
     """The generation is not in a state that the requested move is allowed from."""
 
@@ -96,11 +102,15 @@ def transition(generation: Generation, target: str, **fields: Any) -> Generation
         values.setdefault(stamp, Coalesce(stamp, Now()))
     for name, value in _SETTLEMENTS.get(target, {}).items():
         values.setdefault(name, value)
-    updated = Generation.objects.filter(pk=generation.pk, status__in=ALLOWED_FROM[target]).update(**values)
-    if updated != 1:
-        current = Generation.objects.filter(pk=generation.pk).values_list("status", flat=True).first()
-        raise IllegalTransition(generation, target, current)
-    generation.refresh_from_db()
+    settles = target in _SETTLES or "cost" in fields
+    with transaction.atomic():
+        updated = Generation.objects.filter(pk=generation.pk, status__in=ALLOWED_FROM[target]).update(**values)
+        if updated != 1:
+            current = Generation.objects.filter(pk=generation.pk).values_list("status", flat=True).first()
+            raise IllegalTransition(generation, target, current)
+        generation.refresh_from_db()
+        if settles:
+            ledger.settle(generation)  # in the same transaction: the ledger never misses a change
     return generation
 
 

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from . import pricing, seedance, validators
+from . import ledger, pricing, seedance, validators
 from .images import InspectedImage, inspect_image
 from .models import Batch, Generation, Prompt, SourceImage
 from .validators import clean_label, prompt_fingerprint, validate_prompt_text
@@ -247,7 +247,9 @@ def generation_create(
         validate_unique=False,
         validate_constraints=False,
     )
-    generation.save()
+    with transaction.atomic():
+        generation.save()
+        ledger.reserve(generation)
     if submit:
         # Only after commit: the worker must find the row.
         pk = generation.pk

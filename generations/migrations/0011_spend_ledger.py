@@ -5,6 +5,31 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+# Every generation made before the ledger gets one reservation line of its current cost, with
+# its inputs, so budgets and the spend figures stay what they were. (Frozen here: a migration
+# must not change with later code.)
+CARRY_OVER = """
+INSERT INTO generations_spendentry
+    (kind, amount, generation_id, generation_code, requested_by_id, requested_by_name, batch_id, batch_code,
+     requested_at, inputs, note, created_at)
+SELECT 'reservation', g.cost, g.id, g.code, g.requested_by_id, COALESCE(u.username, ''), g.batch_id, b.code,
+       g.created_at, {build}('prompt', g.prompt_text, 'resolution', g.resolution, 'aspect_ratio', g.aspect_ratio,
+       'duration', g.duration, 'seed', g.seed, 'model', g.model_id),
+       'Carried over: the cost when the ledger began.', g.created_at
+FROM generations_generation g
+LEFT JOIN {users} u ON u.id = g.requested_by_id
+LEFT JOIN generations_batch b ON b.id = g.batch_id
+WHERE NOT EXISTS (SELECT 1 FROM generations_spendentry s WHERE s.generation_code = g.code)
+"""
+
+
+def carry_over(apps, schema_editor):
+    connection = schema_editor.connection
+    build = "jsonb_build_object" if connection.vendor == "postgresql" else "json_object"
+    users = apps.get_model(*settings.AUTH_USER_MODEL.split("."))._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(CARRY_OVER.format(build=build, users=users))
+
 
 class Migration(migrations.Migration):
 
@@ -37,4 +62,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['requested_at'], name='spend_requested'), models.Index(fields=['requested_by', 'requested_at'], name='spend_requester_requested'), models.Index(fields=['batch', 'requested_at'], name='spend_batch_requested'), models.Index(fields=['generation_code'], name='spend_generation_code')],
             },
         ),
+        migrations.RunPython(carry_over, migrations.RunPython.noop),
     ]

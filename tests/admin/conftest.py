@@ -14,7 +14,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from generations import services
+from generations import ledger, services
 from generations.models import Generation
 from tests.conftest import make_image_bytes, team_member
 
@@ -90,6 +90,7 @@ def make_generation(images, alice):
             fields.setdefault("cost", 0)  # settled, as lifecycle.transition would
         Generation.objects.filter(pk=generation.pk).update(status=status, **fields)
         generation.refresh_from_db()
+        ledger.settle(generation)  # the ledger follows the cost, as lifecycle.transition keeps it
         return generation
 
     return make

@@ -28,7 +28,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Group
 
-from generations import services
+from generations import ledger, services
 from generations.models import Batch, Budget, Generation
 from generations.roles import ensure_groups
 from tests.conftest import make_image_bytes
@@ -111,7 +111,7 @@ class Factory:
             submitted_at=submitted_at,
             requested_by=user,
             batch=batch,
-            cost=Decimal(cost),
+            cost=Decimal(estimated),
             estimated_cost=Decimal(estimated),
             error_code=error_code,
             error_message=error_message,
@@ -119,6 +119,12 @@ class Factory:
             queue_position=queue_position,
             **fields,
         )
+        # Its money as the app records it: the estimate reserved, then settled to its cost.
+        ledger.reserve(generation)
+        if Decimal(cost) != Decimal(estimated):
+            Generation.objects.filter(pk=generation.pk).update(cost=Decimal(cost))
+            generation.refresh_from_db()
+            ledger.settle(generation)
         self.made[name] = generation
         return generation
 

@@ -41,7 +41,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from generations import dashboard, pricing, seedance
+from generations import dashboard, ledger, pricing, seedance
 from generations.models import (
     Batch,
     Collection,
@@ -260,6 +260,7 @@ def seed(count: int, *, using: str = "default", random_seed: int | None = None, 
         if progress:
             progress(f"  {made:,} / {count:,} generations")
     dashboard.rebuild_counts(using=using)
+    ledger.carry_over(connections[using])  # their money in the spend ledger, as the app would have it
     if connections[using].vendor == "postgresql":
         with connections[using].cursor() as cursor:
             cursor.execute("ANALYZE")
