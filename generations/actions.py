@@ -201,27 +201,50 @@ def request(
 def retry(generation: Generation, *, user: AbstractBaseUser | None, confirmed: bool = False) -> Generation:
     """A new attempt with exactly the same inputs (a failed or cancelled generation).
 
-    One that fal's content checker refused would most likely be refused again, and fal may
-    bill a refused input: it is retried unchanged only when `confirmed`.
+    The original is locked while deciding, so parallel retries of one generation are decided
+    one after the other. Unless `confirmed`, a retry is refused (NeedsConfirmation) when it
+    would most likely spend money for nothing: a retry of it is already live, or fal's content
+    checker refused it (it would be refused again, and fal may bill a refused input).
     """
-    if generation.status not in (S.FAILED, S.CANCELLED):
-        raise NotAllowed(
-            f"Generation {generation.code} is {generation.get_status_display().lower()}; "
-            "only failed or cancelled generations can be retried."
+    with transaction.atomic():
+        locked = Generation.objects.select_for_update().filter(pk=generation.pk).first()
+        if locked is None or locked.status not in (S.FAILED, S.CANCELLED):
+            shown = locked.get_status_display().lower() if locked else "deleted"
+            raise NotAllowed(
+                f"Generation {generation.code} is {shown}; only failed or cancelled generations can be retried."
+            )
+        if not confirmed and (concern := retry_concern(locked)):
+            raise NeedsConfirmation(concern)
+        the_plan = plan(
+            images=[locked.source_image], prompt_texts=[locked.prompt_text], params=GenerationParams.of(locked)
         )
-    if generation.error_code == CONTENT_POLICY and not confirmed:
-        raise NeedsConfirmation(
-            f"fal's content checker refused generation {str(generation.code)[:8]}; the same inputs will most "
-            "likely be refused again, and fal may bill a refused input. Confirm to retry it unchanged, or remix "
-            "it with an edited prompt."
+        [new] = request(
+            the_plan, user=user, allow_duplicates=True, as_batch=False, retry_of=locked, action=Action.RETRY
         )
-    the_plan = plan(
-        images=[generation.source_image], prompt_texts=[generation.prompt_text], params=GenerationParams.of(generation)
-    )
-    [new] = request(
-        the_plan, user=user, allow_duplicates=True, as_batch=False, retry_of=generation, action=Action.RETRY
-    )
     return new
+
+
+def retry_concern(generation: Generation) -> str:
+    """Why retrying this generation unchanged should be confirmed first ("" when it need not)."""
+    short = str(generation.code)[:8]
+    live = (
+        Generation.objects.filter(retry_of=generation, audit_events__action=Action.RETRY)
+        .exclude(status__in=(S.FAILED, S.CANCELLED))
+        .order_by("-created_at")
+        .first()
+    )
+    if live is not None:
+        return (
+            f"Generation {short} was already retried as {str(live.code)[:8]} "
+            f"({live.get_status_display().lower()}); retrying again pays for another video. Retry again anyway?"
+        )
+    if generation.error_code == CONTENT_POLICY:
+        return (
+            f"fal's content checker refused generation {short}; the same inputs will most likely be refused "
+            "again, and fal may bill a refused input. Confirm to retry it unchanged, or remix it with an "
+            "edited prompt."
+        )
+    return ""
 
 
 def remix(

@@ -29,7 +29,7 @@ from django.utils.safestring import mark_safe
 from . import actions, admin_views, budget
 from .admin_views import Outcome, fmt_duration, status_reason
 from .budget import BudgetExceeded
-from .fal_gateway import CONTENT_POLICY, FalError
+from .fal_gateway import FalError
 from .lifecycle import IllegalTransition
 from .models import AuditEvent, Batch, Budget, Generation, Prompt, SourceImage
 
@@ -464,18 +464,19 @@ class GenerationAdmin(PermissionsMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry selected generations (failed or cancelled)", permissions=["retry"])
     def retry_selected(self, request, queryset):
-        refused = [g for g in queryset if g.status in RETRYABLE and g.error_code == CONTENT_POLICY]
-        confirmed = request.POST.get("confirm_content_policy") == "yes"
-        if refused and not confirmed:
-            # fal's content checker refused these: the same inputs most likely fail again, maybe billed.
+        confirmed = request.POST.get("confirm_retry") == "yes"
+        concerns = [] if confirmed else [(g, actions.retry_concern(g)) for g in queryset if g.status in RETRYABLE]
+        concerns = [(g, concern) for g, concern in concerns if concern]
+        if concerns:
+            # Already retried, or refused by fal's content checker: most likely money for nothing. Ask first.
             return TemplateResponse(
                 request,
                 "admin/generations/generation/retry_confirm.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Retry content-policy refusals unchanged?",
+                    "title": "Retry again anyway?",
                     "opts": self.model._meta,
-                    "refused": refused,
+                    "concerns": concerns,
                     "queryset": queryset,
                     "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 },

@@ -89,13 +89,13 @@ def test_retrying_a_content_policy_refusal_unchanged_asks_first(root_client, mak
     response = run_action(root_client, "retry_selected", [refused, other])
     # Nothing is spent yet: a page asks, naming the refusal.
     assert response.status_code == 200
-    assert "Retry content-policy refusals unchanged?" in response.text
-    assert short(refused) in response.text and "fal: flagged" in response.text
-    assert 'name="confirm_content_policy" value="yes"' in response.text
+    assert "Retry again anyway?" in response.text
+    assert short(refused) in response.text and "content checker refused" in response.text
+    assert 'name="confirm_retry" value="yes"' in response.text
     assert not Generation.objects.filter(retry_of__isnull=False).exists()
     assert not AuditEvent.objects.filter(action="retry").exists()
     # Confirmed: both are retried.
-    response = run_action(root_client, "retry_selected", [refused, other], confirm_content_policy="yes")
+    response = run_action(root_client, "retry_selected", [refused, other], confirm_retry="yes")
     assert set(Generation.objects.filter(retry_of__isnull=False).values_list("retry_of", flat=True)) == {
         refused.pk,
         other.pk,
@@ -271,3 +271,66 @@ def test_a_generator_may_cancel_retry_and_remix_but_not_delete(generator_client,
     delete_url = reverse("admin:generations_generation_delete", args=[done.pk])
     assert generator_client.post(delete_url, {"post": "yes"}).status_code == 403
     assert Generation.objects.filter(pk=done.pk).exists()
+
+
+# --- issue 12, item 5: one live retry per failed generation ------------------------------------
+
+
+def test_a_second_retry_asks_first_and_a_retry_that_failed_does_not_count(make_generation, superuser):
+    from generations import actions
+
+    failed = make_generation(S.FAILED, error_code="request_timeout")
+    first = actions.retry(failed, user=superuser)
+    with pytest.raises(actions.NeedsConfirmation, match=f"already retried as {short(first)}"):
+        actions.retry(failed, user=superuser)
+    assert Generation.objects.filter(retry_of=failed).count() == 1
+    # "Retry again anyway?" — yes.
+    second = actions.retry(failed, user=superuser, confirmed=True)
+    assert second.retry_of == failed
+    # Once those retries have failed too, retrying is an ordinary retry again.
+    Generation.objects.filter(retry_of=failed).update(status=S.FAILED, cost=0)
+    assert actions.retry(failed, user=superuser).retry_of == failed
+    # A remix (new seed) is not a retry and does not block one.
+    other = make_generation(S.FAILED)
+    actions.remix(other, user=superuser)
+    assert actions.retry(other, user=superuser).retry_of == other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_retries_of_one_failed_generation_make_one_paid_generation(make_generation, superuser):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    failed = make_generation(S.FAILED, error_code="request_timeout")
+    barrier = threading.Barrier(5)
+    statuses = []
+
+    def click():
+        client = Client()
+        client.force_login(superuser)
+        try:
+            barrier.wait(timeout=10)
+            response = client.post(
+                changelist_url("generation"),
+                {"action": "retry_selected", "_selected_action": [failed.pk], "index": 0},
+                follow=True,
+            )
+            # The page's own text: response.context is not per-thread (template signals are global).
+            statuses.append(response.content.decode())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(statuses) == 5
+    # One retry made; the other four were told it was already retried ("retry again anyway?"),
+    # on the confirmation page or, when they raced past it, in the list's message; none spent.
+    assert Generation.objects.filter(retry_of=failed).count() == 1
+    assert AuditEvent.objects.filter(action="retry").count() == 1
+    assert sum("1 retried" in text for text in statuses) == 1
+    assert sum("already retried" in text and "Retry again anyway?" in text for text in statuses) == 4
