@@ -35,17 +35,6 @@ from .models import AuditEvent, Batch, Budget, Generation, Prompt, SourceImage
 
 S = Generation.Status
 
-STATUS_COLOURS = {
-    S.PENDING: "#6b7280",
-    S.SUBMITTED: "#2563eb",
-    S.IN_QUEUE: "#2563eb",
-    S.IN_PROGRESS: "#7c3aed",
-    S.ARCHIVING: "#0891b2",
-    S.COMPLETED: "#16a34a",
-    S.FAILED: "#dc2626",
-    S.CANCELLING: "#d97706",
-    S.CANCELLED: "#6b7280",
-}
 CANCELLABLE = (S.PENDING, S.SUBMITTED, S.IN_QUEUE, S.IN_PROGRESS)
 RETRYABLE = (S.FAILED, S.CANCELLED)
 
@@ -127,7 +116,7 @@ class SourceImageAdmin(PermissionsMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def thumbnail(self, obj: SourceImage):
-        return format_html('<img src="{}" alt="" style="height:48px;border-radius:4px">', obj.file.url)
+        return format_html('<img class="gen-image-thumb" src="{}" alt="">', obj.file.url)
 
     @admin.display(description="size")
     def dimensions(self, obj: SourceImage) -> str:
@@ -142,7 +131,7 @@ class SourceImageAdmin(PermissionsMixin, admin.ModelAdmin):
         problem = obj.seedance_problem
         if not problem:
             return "yes"
-        return format_html('<strong class="unusable-image" style="color:#dc2626">No: {}</strong>', problem)
+        return format_html('<strong class="unusable-image">No: {}</strong>', problem)
 
 
 @admin.register(Prompt)
@@ -354,9 +343,6 @@ class GenerationAdmin(PermissionsMixin, admin.ModelAdmin):
             },
         ),
     )
-
-    class Media:
-        css = {"all": ["generations/admin.css"]}
 
     def has_add_permission(self, request):
         return False  # generations are created through the generate page (validation, budget)
@@ -608,9 +594,10 @@ class GenerationAdmin(PermissionsMixin, admin.ModelAdmin):
             label = f"{label} · {fmt_duration((timezone.now() - obj.finished_at).total_seconds())}"
         title = f"{obj.error_code}: {obj.error_message}" if obj.status == S.FAILED else ""
         return format_html(
-            '<span class="gen-badge" style="background:{}" data-generation-id="{}" data-status="{}" '
+            # Colours by status come from admin.css (the Content-Security-Policy allows no style="").
+            '<span class="gen-badge status-{}" data-generation-id="{}" data-status="{}" '
             'data-finished="{}" title="{}">{}</span>',
-            STATUS_COLOURS.get(obj.status, "#6b7280"),
+            obj.status,
             obj.pk,
             obj.status,
             "true" if obj.is_finished else "false",

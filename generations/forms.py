@@ -101,7 +101,7 @@ class GenerateForm(forms.Form):
         min_value=1,
         max_value=actions.MAX_VARIATIONS,
         label="Variations per prompt",
-        widget=forms.NumberInput(attrs={"style": "width:5em"}),
+        widget=forms.NumberInput(attrs={"class": "gen-variations"}),  # admin.css: no style="" (CSP)
         error_messages={
             "min_value": "Variations per prompt must be at least 1.",
             "max_value": f"Variations per prompt can be at most {actions.MAX_VARIATIONS}.",
@@ -134,7 +134,8 @@ class GenerateForm(forms.Form):
             for name, relation in (("images", "source_image"), ("library_prompts", "prompt")):
                 widget = _Picker(Generation._meta.get_field(relation), admin_site)
                 widget.choices = self.fields[name].widget.choices
-                widget.attrs["style"] = "width:40em"
+                # select2 sizes itself from data-width (a style="" would break the CSP).
+                widget.attrs["data-width"] = "40em"
                 self.fields[name].widget = widget
 
     def clean_typed_prompts(self) -> list[str]:

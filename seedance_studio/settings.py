@@ -88,12 +88,15 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_ratelimit",  # login and upload limits (generations/ratelimits.py); its checks vet the cache
+    "csp",  # django-csp: the Content-Security-Policy header (seedance_studio/content_security.py)
     "generations",
     "fal_simulator",  # the local stand-in for fal.ai: `manage.py fal_simulator`
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "seedance_studio.content_security.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -335,6 +338,25 @@ SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles only from this site's static files,
+# no inline code anywhere (templates load generations/static/generations/*.js and *.css). On S3,
+# img-src and media-src also get the storage's origin, where presigned media URLs point: the
+# middleware (seedance_studio/content_security.py) takes it from a URL the storage makes, so it
+# follows AWS_S3_ENDPOINT_URL, AWS_S3_REGION_NAME, AWS_S3_ADDRESSING_STYLE and the bucket.
+# With DEBUG on, django-csp leaves 404 and 500 pages without it (Django's debug pages are inline).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "media-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS", [])
 
 # Error pages and reports never show secrets, including URLs that carry passwords.

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from generations import actions, services
 from generations.models import Generation
 from generations.roles import ensure_groups
+from tests.browser.conftest import wait_for_js
 from tests.conftest import OUTPUT_DIR, make_image_bytes, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -67,15 +68,15 @@ def test_a_generator_filters_the_gallery_plays_a_video_and_compares_two_in_sync(
     # The detail page plays the archived video from S3.
     card(page, kite).click()
     page.wait_for_url(f"**/generations/{kite.code}/")
-    page.wait_for_function("document.querySelector('main video').readyState >= 1")
+    wait_for_js(page, "document.querySelector('main video').readyState >= 1")
     duration = page.evaluate("document.querySelector('main video').duration")
     assert duration == pytest.approx(2.0, abs=0.25)
     page.evaluate("() => { const v = document.querySelector('main video'); v.muted = true; return v.play(); }")
-    page.wait_for_function("document.querySelector('main video').currentTime > 0.4")
+    wait_for_js(page, "document.querySelector('main video').currentTime > 0.4")
     assert page.evaluate("document.querySelector('main video').error") is None
     # Seeking needs HTTP Range requests from the server holding the file.
     page.evaluate("() => { const v = document.querySelector('main video'); v.pause(); v.currentTime = 1.5; }")
-    page.wait_for_function("!document.querySelector('main video').seeking")
+    wait_for_js(page, "!document.querySelector('main video').seeking")
     assert page.evaluate("document.querySelector('main video').currentTime") == pytest.approx(1.5, abs=0.1)
     page.screenshot(path=str(OUTPUT_DIR / "detail.png"), full_page=True)
 
@@ -86,7 +87,7 @@ def test_a_generator_filters_the_gallery_plays_a_video_and_compares_two_in_sync(
     times = "Array.from(document.querySelectorAll('video[data-compare-video]'), v => v.currentTime)"
     assert page.evaluate(times) == [0, 0]
     page.click("[data-compare-play]")
-    page.wait_for_function(f"{times}.every(t => t > 0.3)")
+    wait_for_js(page, f"{times}.every(t => t > 0.3)")
     first = page.evaluate(times)
     page.wait_for_timeout(300)
     second = page.evaluate(times)
@@ -97,11 +98,12 @@ def test_a_generator_filters_the_gallery_plays_a_video_and_compares_two_in_sync(
 
     # The space bar pauses all of them; the scrubber moves both.
     page.keyboard.press("Space")
-    page.wait_for_function("Array.from(document.querySelectorAll('video[data-compare-video]')).every(v => v.paused)")
+    wait_for_js(page, "Array.from(document.querySelectorAll('video[data-compare-video]')).every(v => v.paused)")
     page.locator("[data-compare-scrub]").fill("1")
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "Array.from(document.querySelectorAll('video[data-compare-video]'))"
-        ".every(v => !v.seeking && Math.abs(v.currentTime - 1) < 0.05)"
+        ".every(v => !v.seeking && Math.abs(v.currentTime - 1) < 0.05)",
     )
 
     # Marking the pick.

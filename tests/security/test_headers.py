@@ -1,6 +1,6 @@
 """Security headers with DEBUG off: what the production settings turn on, and what responses carry.
 
-There is no Content-Security-Policy: Django 5.2 has none built in and the app adds none.
+The Content-Security-Policy (django-csp) has tests of its own: test_content_security_policy.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,16 @@
 "use strict";
 // The gallery's few behaviours: hover previews, live status badges, copying the
-// settings, and a drag-and-drop zone for uploads. Everything works without it, too.
+// settings, a drag-and-drop zone for uploads, and asking before a form with
+// data-confirm is sent. Everything works without it, too. The Content-Security-Policy
+// allows no inline script or on*="" handler: behaviour lives in these static files.
 (function () {
+    // A form with data-confirm="question" is sent only if the person says yes.
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+        form.addEventListener("submit", function (event) {
+            if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+        });
+    });
+
     // Hover (or keyboard focus) plays a muted preview; the video loads only then.
     function startPreview(card) {
         const video = card.querySelector("video.preview");
