@@ -25,9 +25,10 @@ from django.utils.html import format_html, format_html_join
 
 from . import actions, budget
 from .audit import Action
+from .bad_input import BadInput
 from .forms import GenerateForm, initial_from_generation
 from .models import Generation, SourceImage
-from .validators import prompt_fingerprint
+from .validators import is_id, parse_id, prompt_fingerprint
 
 # The changelist asks for at most one page of rows at a time.
 MAX_STATUS_IDS = 200
@@ -65,7 +66,10 @@ def generate(model_admin, request: HttpRequest) -> HttpResponse:
             if created:
                 return _after_generate(model_admin, request, created)
     else:
-        initial = {"images": request.GET.getlist("images"), "library_prompts": request.GET.getlist("prompts")}
+        initial = {
+            "images": _link_ids(request, "images", what="an image id"),
+            "library_prompts": _link_ids(request, "prompts", what="a prompt id"),
+        }
         if request.GET.get("remix"):
             initial = initial_from_generation(_remixable(request, request.GET["remix"]))
         form = GenerateForm(initial=initial, admin_site=model_admin.admin_site)
@@ -155,6 +159,22 @@ def _after_generate(model_admin, request: HttpRequest, created: list[Generation]
     return HttpResponseRedirect(reverse("admin:generations_generation_change", args=[generation.pk]))
 
 
+def _link_ids(request: HttpRequest, param: str, *, what: str) -> list[str]:
+    """The ids a link preselects (?images=1&images=2, from the images' "Generate" buttons);
+    one that cannot be an id (validators.parse_id) is refused with 400 saying which."""
+    values = request.GET.getlist(param)
+    try:
+        for value in values:
+            parse_id(value, what=what)
+    except ValidationError as exc:
+        raise BadInput(
+            f"This link's “{param}” is wrong: {exc.messages[0]}",
+            back_url=reverse("admin:generations_generation_generate"),
+            back_label="Open the generate page without it",
+        ) from None
+    return values
+
+
 def _remixable(request: HttpRequest, code: str) -> Generation:
     if not request.user.has_perm("generations.retry_generation"):
         raise PermissionDenied
@@ -181,7 +201,7 @@ def _remix_of(form: GenerateForm) -> Generation | None:
 
 def _chosen(form: GenerateForm, name: str) -> list:
     """The objects currently picked in a multiple-choice field (bound or initial), for thumbnails."""
-    values = [v for v in (form[name].value() or []) if str(v).isdigit()]
+    values = [v for v in (form[name].value() or []) if is_id(v)]
     if not values:
         return []
     return list(form.fields[name].queryset.filter(pk__in=values))
@@ -251,7 +271,10 @@ def status_feed(model_admin, request: HttpRequest) -> HttpResponse:
         return HttpResponseNotAllowed(["GET"])
     if not model_admin.has_view_or_change_permission(request):
         raise PermissionDenied
-    ids = [int(v) for v in request.GET.getlist("id") if v.isdigit()][:MAX_STATUS_IDS]
+    try:
+        ids = [parse_id(v, what="a generation id") for v in request.GET.getlist("id")[:MAX_STATUS_IDS]]
+    except ValidationError as exc:
+        return JsonResponse({"error": exc.messages[0]}, status=400)
     rows = model_admin.get_queryset(request).filter(pk__in=ids)
     return JsonResponse(
         {

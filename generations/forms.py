@@ -7,25 +7,41 @@ so the page shows exactly what `actions.request` would create and what it would 
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
-from django.core.validators import ProhibitNullCharactersValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, ProhibitNullCharactersValidator
 
 from . import actions, seedance
 from .models import Generation, Prompt, SourceImage
 from .services import GenerationParams
-from .validators import prompt_fingerprint, validate_prompt_text
+from .validators import is_id, parse_id, prompt_fingerprint, validate_prompt_text
 
 # The form fields GenerationParams.from_raw checks (named as its arguments).
 PARAM_FIELDS = ("aspect_ratio", "resolution", "duration", "camera_fixed", "seed", "enable_safety_checker")
 
 
 class _Picker(AutocompleteSelectMultiple):
-    """The admin's searchable picker, ignoring values that are not ids (a hand-edited URL)."""
+    """The admin's searchable picker, ignoring values that are not ids (the field reports them)."""
 
     def optgroups(self, name, value, attr=None):
-        return super().optgroups(name, [v for v in value if str(v).isdigit()], attr)
+        return super().optgroups(name, [v for v in value if is_id(v)], attr)
+
+
+class _IdsField(forms.ModelMultipleChoiceField):
+    """Rows picked by id; a value that cannot be an id (validators.parse_id) gets its reason
+    before any query: the database would overflow on a 30-digit one."""
+
+    def __init__(self, *args, what: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.what = what
+
+    def _check_values(self, value):
+        for pk in value:
+            parse_id(pk, what=self.what)
+        return super()._check_values(value)
 
 
 class _RawCheckbox(forms.CheckboxInput):
@@ -58,12 +74,14 @@ class _PromptLinesField(forms.CharField):
 
 
 class GenerateForm(forms.Form):
-    images = forms.ModelMultipleChoiceField(
+    images = _IdsField(
+        what="an image id",
         queryset=SourceImage.objects.all(),
         label="Source images",
         error_messages={"required": "Choose at least one source image."},
     )
-    library_prompts = forms.ModelMultipleChoiceField(
+    library_prompts = _IdsField(
+        what="a prompt id",
         queryset=Prompt.objects.all(),
         required=False,
         label="Prompts from the library",
@@ -229,6 +247,14 @@ def _blank_first(choices) -> list:
     return [("", "Any"), *choices]
 
 
+# A filter date becomes a moment in TIME_ZONE (the day after, for "to"); near year 1 or 9999
+# that overflows Python's datetime and the databases', so the range is bounded well inside.
+_DATE_RANGE = [
+    MinValueValidator(date(1900, 1, 1), message="Dates start at 1900-01-01."),
+    MaxValueValidator(date(9998, 12, 31), message="Dates end at 9998-12-31."),
+]
+
+
 class GalleryFilterForm(forms.Form):
     """The gallery's filter bar (GET). A field with a bad value is dropped, the rest still apply."""
 
@@ -242,8 +268,12 @@ class GalleryFilterForm(forms.Form):
         required=False, coerce=int, empty_value=None, choices=_blank_first(seedance.DURATION_CHOICES)
     )
     user = forms.CharField(required=False, max_length=150, label="Requested by")
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=_DATE_RANGE
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), validators=_DATE_RANGE
+    )
     image = forms.UUIDField(required=False, widget=forms.HiddenInput)
     batch = forms.UUIDField(required=False, widget=forms.HiddenInput)
     sort = forms.ChoiceField(required=False, choices=[("newest", "Newest first"), ("oldest", "Oldest first")])

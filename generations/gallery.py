@@ -12,9 +12,10 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -23,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from .dashboard import format_duration
 from .models import Generation, Prompt, SourceImage
+from .validators import parse_id
 
 PAGE_SIZE = 24
 NEIGHBOURS = 4
@@ -40,20 +42,73 @@ def encode_cursor(created_at: datetime, pk: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# A cursor is base64 of "<created_at ISO>|<id>" (or "r<rating>|<created_at ISO>|<id>" for the
+# best-rated order): under 90 characters. Anything longer is not one of ours.
+CURSOR_MAX_CHARS = 120
+RATING_KEYS = range(0, 6)  # Coalesce(rating, 0): 0 for unrated, else 1–5
+
+
+class InvalidCursor(ValueError):
+    """A page cursor that is not one this app wrote (edited, cut short, or out of range)."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime  # in UTC
+    pk: int
+    rating_key: int | None = None  # set in a best-rated-order cursor only
+
+
+def parse_cursor(value: str) -> Cursor:
+    """The one reader of page cursors: bounds the length, the shape, the date (it must be a
+    moment with a time zone that UTC can hold: a year-1 or year-9999 date shifted by its offset
+    overflows Python's datetime and SQLite's) and the id (validators.parse_id). Raises
+    InvalidCursor saying what is wrong."""
+    if len(value) > CURSOR_MAX_CHARS:
+        raise InvalidCursor(f"it is {len(value)} characters long; a page link's cursor is at most {CURSOR_MAX_CHARS}")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor("it is not a cursor this site wrote (it cannot be decoded)") from None
+    parts = raw.split("|")
+    rating_key = None
+    if len(parts) == 3 and parts[0].startswith("r"):
+        rating_text = parts.pop(0)[1:]
+        if not (rating_text.isascii() and rating_text.isdigit() and int(rating_text) in RATING_KEYS):
+            raise InvalidCursor("its rating is not 0 to 5")
+        rating_key = int(rating_text)
+    if len(parts) != 2:
+        raise InvalidCursor("it is not a cursor this site wrote (it has the wrong shape)")
+    stamp, pk = parts
+    try:
+        created_at = parse_datetime(stamp)
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        created_at = None
+    if created_at is None or timezone.is_naive(created_at):
+        raise InvalidCursor("its date is not a date and time with a time zone")
+    try:
+        created_at = created_at.astimezone(UTC)
+    except OverflowError:
+        raise InvalidCursor("its date is out of range") from None
+    try:
+        pk_value = parse_id(pk, what="a row id")
+    except ValidationError:
+        raise InvalidCursor("its row id is not a whole number from 1 to 2^63 - 1") from None
+    return Cursor(created_at=created_at, pk=pk_value, rating_key=rating_key)
+
+
 def decode_cursor(value: str | None) -> tuple[datetime, int] | None:
-    """The (created_at, id) inside a cursor; None for a missing or tampered one (then: page 1)."""
+    """The (created_at, id) inside a cursor; None for a missing or tampered one (then: page 1).
+    The views refuse a tampered one before it gets here (views._page_args)."""
     if not value:
         return None
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        stamp, pk = raw.rsplit("|", 1)
-        created_at = parse_datetime(stamp)
-        pk_value = int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        cursor = parse_cursor(value)
+    except InvalidCursor:
         return None
-    if created_at is None or timezone.is_naive(created_at):
+    if cursor.rating_key is not None:
         return None
-    return created_at, pk_value
+    return cursor.created_at, cursor.pk
 
 
 @dataclass
@@ -228,16 +283,12 @@ def _decode_rating_cursor(value: str | None) -> tuple[int, datetime, int] | None
     if not value:
         return None
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        rating, stamp, pk = raw.split("|")
-        if not rating.startswith("r"):
-            return None
-        rating_key, created_at, pk_value = int(rating[1:]), parse_datetime(stamp), int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        cursor = parse_cursor(value)
+    except InvalidCursor:
         return None
-    if created_at is None or timezone.is_naive(created_at):
+    if cursor.rating_key is None:
         return None
-    return rating_key, created_at, pk_value
+    return cursor.rating_key, cursor.created_at, cursor.pk
 
 
 def _rating_beyond(cursor: tuple[int, datetime, int], *, descending: bool) -> Q:

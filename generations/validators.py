@@ -165,3 +165,37 @@ def parse_bool(value, *, what: str) -> bool:
         if word in FALSE_VALUES:
             return False
     raise ValidationError(f"{what} must be on or off (true or false), not {_shown(value)}.", code="invalid_bool")
+
+
+# --- Row ids in URLs ---------------------------------------------------------------
+# The tables' ids are BigAutoFields: 1 to 2^63 - 1, at most 19 digits. A longer number
+# would overflow the database's integer (SQLite raises OverflowError, PostgreSQL an error).
+MAX_ID = 2**63 - 1
+MAX_ID_DIGITS = len(str(MAX_ID))
+
+
+def parse_id(value, *, what: str = "id") -> int:
+    """The row id written in `value` (ASCII digits only, 1 to MAX_ID); raises ValidationError
+    saying what is wrong with it. The length is checked before anything is converted."""
+    text = value if isinstance(value, str) else str(value)
+    if not text or len(text) > MAX_ID_DIGITS or not (text.isascii() and text.isdigit()):
+        detail = "too long to be one" if text.isascii() and text.isdigit() else "not a whole number"
+        raise ValidationError(
+            f"{_shown(text)} is not {what}: {detail} (ids are whole numbers from 1 to {MAX_ID}).", code="invalid_id"
+        )
+    number = int(text)
+    if not 1 <= number <= MAX_ID:
+        raise ValidationError(
+            f"{_shown(text)} is not {what}: out of range (ids are whole numbers from 1 to {MAX_ID}).",
+            code="invalid_id",
+        )
+    return number
+
+
+def is_id(value) -> bool:
+    """Whether parse_id takes `value`: for redisplaying a form whose field reports the rest."""
+    try:
+        parse_id(value)
+    except ValidationError:
+        return False
+    return True

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import actions, audit, gallery, health, pipeline, services
 from .audit import Action
+from .bad_input import BadInput
 from .budget import BudgetExceeded
 from .fal_gateway import FalError
 from .fal_webhooks import WebhookRejected, remember_verified, verify
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 # A download link is for clicking now, not for sharing.
 DOWNLOAD_LINK_SECONDS = 300
+# The storage folder of ExportJob files (models.export_file_upload_to), never served by /media/.
+EXPORTS_FOLDER = "exports"
 
 
 @csrf_exempt  # fal cannot send a CSRF token; the ED25519 signature authenticates it instead
@@ -81,7 +84,21 @@ def _get_generation(code) -> Generation:
 
 
 def _page_args(request: HttpRequest) -> dict:
-    return {"after": request.GET.get("after"), "before": request.GET.get("before")}
+    """The page's cursors; one that is not a cursor this site wrote is refused with 400 and
+    the reason (gallery.parse_cursor bounds them), with a link to the first page."""
+    args = {"after": request.GET.get("after"), "before": request.GET.get("before")}
+    for name, value in args.items():
+        if value:
+            try:
+                gallery.parse_cursor(value)
+            except gallery.InvalidCursor as exc:
+                query = _query_without_cursor(request)
+                raise BadInput(
+                    f"This page link is damaged: its “{name}” cursor is not valid ({exc}).",
+                    back_url=request.path + (f"?{query}" if query else ""),
+                    back_label="Go to the first page",
+                ) from None
+    return args
 
 
 def _query_without_cursor(request: HttpRequest) -> str:
@@ -234,11 +251,18 @@ def private_media(request: HttpRequest, name: str) -> HttpResponse:
         or any(p in ("", ".", "..") for p in parts)
     ):
         raise Http404("No such file.")
+    if parts[0] == EXPORTS_FOLDER:
+        # An export is its requester's alone: views_exports.export_download checks who asks.
+        raise BadInput("Exports are downloaded from “Your exports”, by the person who asked for them.", status=404)
     try:
         if not storage.exists(name):
             raise Http404("No such file.")
+        try:
+            file = storage.open(name, "rb")
+        except IsADirectoryError:
+            raise BadInput(f"“{name}” is a folder, not a file; only files are served here.", status=404) from None
         # Ranges, so players can seek and scrub the local videos.
-        return ranged_file_response(request, storage.open(name, "rb"), name=name, size=storage.size(name))
+        return ranged_file_response(request, file, name=name, size=storage.size(name))
     except SuspiciousFileOperation:
         raise Http404("No such file.") from None
 

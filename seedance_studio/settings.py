@@ -106,6 +106,9 @@ MIDDLEWARE = [
     "seedance_studio.debug_pages.Technical404ForStaffOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A value in a URL that cannot be what it claims (a damaged cursor, a 30-digit id): a 400
+    # page saying which and why, with DEBUG on or off (generations/bad_input.py).
+    "generations.bad_input.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "seedance_studio.urls"

@@ -95,7 +95,7 @@ def test_the_status_feed_answers_for_the_asked_rows(viewer_client, make_generati
     queued = make_generation(S.IN_QUEUE, queue_position=0)
     done = make_generation(S.COMPLETED)
     other = make_generation(S.PENDING)
-    response = viewer_client.get(STATUS_URL, {"id": [queued.pk, done.pk, "x"]})
+    response = viewer_client.get(STATUS_URL, {"id": [queued.pk, done.pk, 999999]})  # an id of no row: left out
     assert response.status_code == 200
     rows = {g["id"]: g for g in response.json()["generations"]}
     assert set(rows) == {queued.pk, done.pk}
@@ -106,6 +106,9 @@ def test_the_status_feed_answers_for_the_asked_rows(viewer_client, make_generati
     assert set(rows[done.pk]["cells"]) == {"thumbnail", "status_badge", "seed_used", "cost_display"}
     assert other.pk not in rows
     assert viewer_client.post(STATUS_URL, {"id": queued.pk}).status_code == 405
+    # A value that cannot be an id is refused, saying which (tests/security/test_hostile_values.py).
+    refused = viewer_client.get(STATUS_URL, {"id": [queued.pk, "x"]})
+    assert refused.status_code == 400 and "'x' is not a generation id" in refused.json()["error"]
 
     # It follows the generation as it moves on.
     Generation.objects.filter(pk=queued.pk).update(status=S.IN_PROGRESS, started_at=timezone.now())

@@ -84,7 +84,9 @@ def test_bad_input_gets_a_specific_error_and_creates_nothing(root_client, images
 
 
 def test_ids_that_are_not_ids_are_refused_not_crashed_on(root_client, images):
-    assert root_client.get(URL, {"images": ["x", images[0].pk], "prompts": ["1'"]}).status_code == 200
+    # A link with a value that cannot be an id: 400 saying which (tests/security/test_hostile_values.py).
+    refused = root_client.get(URL, {"images": [images[0].pk], "prompts": ["1'"]})
+    assert refused.status_code == 400 and "is not a prompt id: not a whole number" in refused.text
     response = root_client.post(URL, form_data(images, images=["x"], library_prompts=["9999"], _preview="Preview"))
     assert response.status_code == 200
     assert set(response.context["form"].errors) == {"images", "library_prompts"}
