@@ -36,6 +36,7 @@ import hashlib
 import io
 import os
 import re
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -112,7 +113,7 @@ def inspect_image(content: bytes, *, max_bytes: int, filename: str = "", size: i
     if fmt not in ACCEPTED_FORMATS:
         raise ValidationError(f"{_name(fmt)} images are not accepted; {ACCEPTED_TEXT}.", code="format")
     _check_extension(filename, fmt)
-    content, width, height = _upright(content, image, fmt)
+    content, width, height = _upright(content, image, fmt, width, height)
     # An upright re-encode turns sides but keeps them (and the symmetric ratio limits);
     # its bytes may grow, though.
     _refuse_for_seedance(size_bytes=len(content))
@@ -206,12 +207,24 @@ def _open(content: bytes) -> Image.Image:
         raise ValidationError(f"The image is damaged or truncated ({exc}).", code="corrupt") from None
 
 
+# Decoding holds width × height × 4 bytes: at most this many decodes run at once in a process,
+# so parallel uploads of large images queue instead of multiplying the memory.
+DECODE_SLOTS = 2
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+
+
 def _decode(image: Image.Image) -> None:
-    # verify() does not catch a truncated pixel stream; decoding does.
-    try:
-        image.load()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ValidationError(f"The image is damaged or truncated ({exc}).", code="corrupt") from None
+    """Decode every pixel (verify() does not catch a truncated pixel stream; decoding does).
+
+    A JPEG is decoded at 1/8 scale (its DCT allows it; every byte of the stream is still
+    read), so a large photo costs a sixty-fourth of its full-size memory."""
+    with _decode_slots:
+        try:
+            if image.format in ("JPEG", "MPO"):
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ValidationError(f"The image is damaged or truncated ({exc}).", code="corrupt") from None
 
 
 def _not_an_image(content: bytes) -> str:
@@ -237,21 +250,25 @@ def _check_extension(filename: str, fmt: str) -> None:
     )
 
 
-def _upright(content: bytes, image: Image.Image, fmt: str) -> tuple[bytes, int, int]:
+def _upright(content: bytes, image: Image.Image, fmt: str, width: int, height: int) -> tuple[bytes, int, int]:
+    """The bytes to store and their size: the upload itself, or, when EXIF says rotated, an
+    upright re-encode (decoded at full size for that, reopened: `image` may be a reduced decode)."""
     try:
         orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
     except Exception:  # a damaged EXIF block: the pixels are fine, keep the file as it is
-        return content, image.width, image.height
+        return content, width, height
     if orientation not in (2, 3, 4, 5, 6, 7, 8):
-        return content, image.width, image.height
-    upright = ImageOps.exif_transpose(image)
-    buffer = io.BytesIO()
-    save_kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    # Keep the colour profile and the rest of the EXIF (exif_transpose removed the orientation).
-    for key in ("icc_profile", "exif"):
-        if upright.info.get(key):
-            save_kwargs[key] = upright.info[key]
-    upright.save(buffer, format=fmt, **save_kwargs)
+        return content, width, height
+    with _decode_slots, Image.open(io.BytesIO(content)) as full:
+        full.load()
+        upright = ImageOps.exif_transpose(full)
+        buffer = io.BytesIO()
+        save_kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        # Keep the colour profile and the rest of the EXIF (exif_transpose removed the orientation).
+        for key in ("icc_profile", "exif"):
+            if upright.info.get(key):
+                save_kwargs[key] = upright.info[key]
+        upright.save(buffer, format=fmt, **save_kwargs)
     return buffer.getvalue(), upright.width, upright.height
 
 

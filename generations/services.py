@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -41,8 +42,18 @@ def source_image_ingest(
     Raises ValidationError (nothing written) when the file is not an acceptable image.
     """
     filename = clean_label(filename)
-    inspected = _inspect_upload(file, filename)
-    existing = SourceImage.objects.filter(sha256=inspected.sha256).first()
+    max_bytes = settings.SOURCE_IMAGE_MAX_BYTES
+    content = file.read(max_bytes + 1)  # one byte more tells "too large" without reading it all
+    if content and len(content) <= max_bytes:
+        # Hashed before anything is decoded: bytes the library already has are never decoded again.
+        existing = SourceImage.objects.filter(sha256=hashlib.sha256(content).hexdigest()).first()
+        if existing and existing.seedance_problem:
+            # Kept in the library from before the limits, but refused as an upload, like any such file.
+            raise ValidationError(existing.seedance_problem, code="seedance_limits")
+        if existing:
+            return existing, False
+    inspected = inspect_image(content, max_bytes=max_bytes, filename=filename, size=_size_of(file))
+    existing = SourceImage.objects.filter(sha256=inspected.sha256).first()  # an upright re-encode we have
     if existing:
         return existing, False
 

@@ -62,6 +62,7 @@ urlpatterns += [
     path("collections/<uuid:code>/", views_library.collection_detail, name="collection-detail"),
     path("collections/<uuid:code>/edit/", views_library.collection_edit, name="collection-edit"),
     path("collections/<uuid:code>/remove/", views_library.collection_remove, name="collection-remove"),
+    path("collections/<uuid:code>/delete/", views_library.collection_delete, name="collection-delete"),
     path(
         "collections/<uuid:code>/export.json",
         views_library.collection_export,

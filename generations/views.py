@@ -4,7 +4,6 @@ import json
 import logging
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import actions, audit, gallery, health, pipeline, services
+from . import actions, audit, gallery, health, permissions, pipeline, services
 from .audit import Action
 from .bad_input import BadInput
 from .budget import BudgetExceeded
@@ -63,17 +62,10 @@ def fal_webhook(request: HttpRequest) -> JsonResponse:
 
 # --- The gallery: the team's pages ----------------------------------------------------
 # Every page needs a login (our own /login/: the admin's refuses non-staff viewers) and
-# view_generation, which the "viewer" and "generator" groups have.
-
-
-def viewer_required(view):
-    return login_required(
-        permission_required("generations.view_generation", raise_exception=True)(view), login_url="login"
-    )
-
-
-def generator_required(view):
-    return viewer_required(permission_required("generations.generate", raise_exception=True)(view))
+# view_generation, which the "viewer" and "generator" groups have. Every rule of who may do
+# what is decided in generations/permissions.py; these two names stay for the views.
+viewer_required = permissions.viewer_required
+generator_required = permissions.generator_required
 
 
 def _get_generation(code) -> Generation:
@@ -129,7 +121,7 @@ def generation_detail(request: HttpRequest, code) -> HttpResponse:
         "total_time": gallery.total_time(generation),
         "logs": gallery.log_lines(generation),
         "neighbours": gallery.neighbours(generation),
-        "can_generate": request.user.has_perm("generations.generate"),
+        "can_generate": permissions.can_generate(request.user),
     }
     return render(request, "gallery/detail.html", context)
 
@@ -184,7 +176,7 @@ def generation_status(request: HttpRequest) -> JsonResponse:
 @viewer_required
 def image_index(request: HttpRequest) -> HttpResponse:
     page = gallery.image_page(**_page_args(request))
-    can_upload = request.user.has_perm("generations.generate")
+    can_upload = permissions.can_generate(request.user)
     context = {"page": page, "form": ImageUploadForm() if can_upload else None, "query": ""}
     return render(request, "gallery/images.html", context)
 

@@ -1,9 +1,10 @@
 """The library's pages and actions: favourites, rating, tags, collections, bulk actions, exports.
 
-Who may do what: anyone with view_generation (the "viewer" and "generator" groups) may
-favourite, rate, tag and collect: that is curation, it spends nothing and removes nothing.
-Moving to the trash needs `generations.generate` or staff (_can_trash). Every mutation is
-a POST with a CSRF token and redirects back (to a same-host `next`) with a message.
+Who may do what is decided in generations/permissions.py: viewers favourite, rate, tag,
+create collections and add to them (curation spends and removes nothing); moving to the
+trash needs the generator role; renaming, describing, emptying or deleting a collection
+needs its owner or a collection keeper. Every mutation is a POST with a CSRF token and
+redirects back (to a same-host `next`) with a message.
 
 This module also serves `/` and `/generations/<code>/`: they are views.gallery_index and
 views.generation_detail plus the library's filters and controls.
@@ -18,16 +19,18 @@ from datetime import date
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import CharField, Count, Exists, OuterRef, Q, Value
-from django.db.models.functions import Cast
+from django.core.paginator import Paginator
+from django.db.models import CharField, Count, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Substr
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from . import gallery, library
-from .forms import GalleryFilterForm
-from .models import Collection, CollectionItem, Favourite, Generation, Tag
+from . import gallery, library, permissions
+from .forms import CollectionForm, GalleryFilterForm
+from .library_limits import collection_create_refusal
+from .models import COLLECTION_DESCRIPTION_MAX, Collection, CollectionItem, Favourite, Generation, Tag
 from .views import _page_args, _query_without_cursor, viewer_required
 
 
@@ -56,10 +59,6 @@ def _filters(request: HttpRequest, data: dict) -> gallery.Filters:
     if data.get("favourites"):
         filters = gallery.Filters(**{**filters.__dict__, "favourites_of": request.user.pk})
     return filters
-
-
-def _can_trash(user) -> bool:
-    return user.is_staff or user.has_perm("generations.generate")
 
 
 def _generation(code) -> Generation:
@@ -123,7 +122,7 @@ def gallery_index(request: HttpRequest) -> HttpResponse:
         "selectable": True,
         "curate": True,
         "collections": _collections_for_select(),
-        "can_trash": _can_trash(request.user),
+        "can_trash": permissions.can_trash(request.user),
         "bulk_max": library.BULK_MAX,
         "export_query": _query_without_cursor(request),
     }
@@ -151,7 +150,8 @@ def generation_detail(request: HttpRequest, code) -> HttpResponse:
         "total_time": gallery.total_time(generation),
         "logs": gallery.log_lines(generation),
         "neighbours": gallery.neighbours(generation),
-        "can_generate": request.user.has_perm("generations.generate"),
+        "can_generate": permissions.can_generate(request.user),
+        "can_trash": permissions.can_trash(request.user, generation),
         "library": True,
         "tags": [t for t in tags if t.on],
         "all_tags": [t.name for t in tags],
@@ -255,19 +255,36 @@ def generation_untag(request: HttpRequest, code) -> HttpResponse:
     return _back(request, "generation-detail", code=generation.code)
 
 
-def _target_collection(request: HttpRequest) -> tuple[Collection, bool]:
-    """The collection a form chose: an existing one by code, else one by the new name typed."""
+class _Refused(Exception):
+    """A limit said no: `response` is its page (429), sent instead of the view's answer."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _target_collection(request: HttpRequest) -> Collection:
+    """The collection a form chose: an existing one by code, else the one called by the new
+    name typed, else a new one (which counts against COLLECTION_CREATE_LIMIT: _Refused)."""
     new_name = request.POST.get("new_collection", "").strip()
     if new_name:
-        return library.collection_get_or_create(name=new_name, owner=request.user)
-    code = request.POST.get("collection", "")
-    try:
-        collection = Collection.objects.filter(code=code).first() if code else None
-    except ValidationError:  # not a UUID
-        collection = None
-    if collection is None:
-        raise ValidationError("Choose a collection or type a new name.")
-    return collection, False
+        collection = library.collection_by_name(new_name)
+        if collection is None:
+            if not permissions.can_create_collection(request.user):
+                raise PermissionDenied("Creating a collection needs the viewer role.")
+            if refusal := collection_create_refusal(request):
+                raise _Refused(refusal)
+            collection = library.collection_create(name=new_name, owner=request.user)
+    else:
+        code = request.POST.get("collection", "")
+        try:
+            collection = Collection.objects.filter(code=code).first() if code else None
+        except ValidationError:  # not a UUID
+            collection = None
+        if collection is None:
+            raise ValidationError("Choose a collection or type a new name.")
+    if not permissions.can_add_to_collection(request.user, collection):
+        raise PermissionDenied("You may not add videos to this collection.")
+    return collection
 
 
 @viewer_required
@@ -275,10 +292,12 @@ def _target_collection(request: HttpRequest) -> tuple[Collection, bool]:
 def generation_collect(request: HttpRequest, code) -> HttpResponse:
     generation = _generation(code)
     try:
-        collection, _ = _target_collection(request)
+        collection = _target_collection(request)
     except ValidationError as exc:
         _errors(request, exc, "Not added")
         return _back(request, "generation-detail", code=generation.code)
+    except _Refused as refused:
+        return refused.response
     added = library.collection_add(collection=collection, generations=[generation], user=request.user)
     messages.success(request, f"{'Added to' if added else 'Already in'} “{collection.name}”.")
     return _back(request, "generation-detail", code=generation.code)
@@ -286,31 +305,70 @@ def generation_collect(request: HttpRequest, code) -> HttpResponse:
 
 # --- Tags and collections ------------------------------------------------------------
 
-VISIBLE = Q(generations__trashed_at__isnull=True)
+# Both lists are pages of a fixed size, and each page costs a fixed number of queries: the
+# page, then the counts of visible videos for its rows only (not a GROUP BY over every row).
+COLLECTIONS_PAGE_SIZE = 50
+TAGS_PAGE_SIZE = 200
+DESCRIPTION_PREVIEW = 120  # characters of a description on /collections/, cut in SQL
 
 
 @viewer_required
 def tag_index(request: HttpRequest) -> HttpResponse:
-    tags = Tag.objects.annotate(count=Count("generations", filter=VISIBLE)).order_by("name")
-    return render(request, "gallery/collections_tags.html", {"tags": tags})
+    page = Paginator(Tag.objects.order_by("name", "id"), TAGS_PAGE_SIZE).get_page(request.GET.get("page"))
+    tags = list(page.object_list)
+    counts = dict(
+        Generation.tags.through.objects.filter(tag__in=tags, generation__trashed_at__isnull=True)
+        .values("tag")
+        .annotate(n=Count("id"))
+        .values_list("tag", "n")
+    )
+    for tag in tags:
+        tag.count = counts.get(tag.pk, 0)
+    return render(request, "gallery/collections_tags.html", {"tags": tags, "page": page})
 
 
 @viewer_required
 def collection_index(request: HttpRequest) -> HttpResponse:
-    collections = (
+    # The description is never read whole here: its start is cut in SQL.
+    rows = (
         Collection.objects.select_related("owner")
-        .annotate(count=Count("items", filter=Q(items__generation__trashed_at__isnull=True)))
+        .defer("description")
+        .annotate(description_start=Substr("description", 1, DESCRIPTION_PREVIEW + 1))
         .order_by("name", "id")
     )
-    return render(request, "gallery/collections.html", {"collections": collections})
+    page = Paginator(rows, COLLECTIONS_PAGE_SIZE).get_page(request.GET.get("page"))
+    collections = list(page.object_list)
+    counts = dict(
+        CollectionItem.objects.filter(collection__in=collections, generation__trashed_at__isnull=True)
+        .values("collection")
+        .annotate(n=Count("id"))
+        .values_list("collection", "n")
+    )
+    for collection in collections:
+        collection.count = counts.get(collection.pk, 0)
+    context = {
+        "collections": collections,
+        "page": page,
+        "form": CollectionForm(),
+        "preview_chars": DESCRIPTION_PREVIEW,
+    }
+    return render(request, "gallery/collections.html", context)
 
 
 @viewer_required
 @require_POST
 def collection_create(request: HttpRequest) -> HttpResponse:
+    if not permissions.can_create_collection(request.user):
+        raise PermissionDenied("Creating a collection needs the viewer role.")
+    form = CollectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not created: {form.error_text()}")
+        return redirect("collections")
+    if refusal := collection_create_refusal(request):
+        return refusal
     try:
         collection = library.collection_create(
-            name=request.POST.get("name", ""), description=request.POST.get("description", ""), owner=request.user
+            name=form.cleaned_data["name"], description=form.cleaned_data["description"], owner=request.user
         )
     except ValidationError as exc:
         _errors(request, exc, "Not created")
@@ -334,17 +392,42 @@ def collection_detail(request: HttpRequest, code) -> HttpResponse:
     collection = _collection(code)
     items = collection_items(collection)
     _mark_favourites(request, [item.generation for item in items])
-    context = {"collection": collection, "items": items, "curate": True}
+    can_edit = permissions.can_edit_collection(request.user, collection)
+    context = {
+        "collection": collection,
+        "items": items,
+        "curate": True,
+        "can_edit": can_edit,
+        "can_delete": permissions.can_delete_collection(request.user, collection),
+        "remove_from": collection if can_edit else None,
+        "description_max": COLLECTION_DESCRIPTION_MAX,
+    }
     return render(request, "gallery/collections_detail.html", context)
+
+
+def _editable_collection(request: HttpRequest, code, *, rule=permissions.can_edit_collection) -> Collection:
+    collection = _collection(code)
+    if not rule(request.user, collection):
+        raise PermissionDenied(
+            "Only the collection's owner (or someone allowed to change every collection) may change or delete it."
+        )
+    return collection
 
 
 @viewer_required
 @require_POST
 def collection_edit(request: HttpRequest, code) -> HttpResponse:
-    collection = _collection(code)
+    collection = _editable_collection(request, code)
+    form = CollectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not saved: {form.error_text()}")
+        return redirect("collection-detail", code=collection.code)
     try:
         library.collection_update(
-            collection=collection, name=request.POST.get("name", ""), description=request.POST.get("description", "")
+            collection=collection,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            user=request.user,
         )
     except ValidationError as exc:
         _errors(request, exc, "Not saved")
@@ -356,14 +439,23 @@ def collection_edit(request: HttpRequest, code) -> HttpResponse:
 @viewer_required
 @require_POST
 def collection_remove(request: HttpRequest, code) -> HttpResponse:
-    collection = _collection(code)
+    collection = _editable_collection(request, code)
     try:
         generation = _generation(request.POST.get("generation", ""))
     except ValidationError:
         raise Http404("No generation with this code.") from None
-    if library.collection_remove(collection=collection, generation=generation):
+    if library.collection_remove(collection=collection, generation=generation, user=request.user):
         messages.success(request, f"Removed from “{collection.name}”.")
     return redirect("collection-detail", code=collection.code)
+
+
+@viewer_required
+@require_POST
+def collection_delete(request: HttpRequest, code) -> HttpResponse:
+    collection = _editable_collection(request, code, rule=permissions.can_delete_collection)
+    held = library.collection_delete(collection=collection, user=request.user)
+    messages.success(request, f"Deleted the collection “{collection.name}”; its {held} video(s) stay in the gallery.")
+    return redirect("collections")
 
 
 # --- Bulk actions on a selection ---------------------------------------------------------
@@ -406,18 +498,20 @@ def _bulk_tag(request: HttpRequest, chosen: list[Generation]) -> HttpResponse:
 
 def _bulk_collect(request: HttpRequest, chosen: list[Generation]) -> HttpResponse:
     try:
-        collection, _ = _target_collection(request)
+        collection = _target_collection(request)
     except ValidationError as exc:
         _errors(request, exc, "Not added")
         return _back(request, "gallery")
+    except _Refused as refused:
+        return refused.response
     added = library.collection_add(collection=collection, generations=chosen, user=request.user)
     messages.success(request, f"Added {added} video(s) to “{collection.name}”; {len(chosen) - added} already were.")
     return _back(request, "gallery")
 
 
 def _bulk_trash(request: HttpRequest, chosen: list[Generation]) -> HttpResponse:
-    if not _can_trash(request.user):
-        raise PermissionDenied("Moving to the trash needs the generator role.")
+    if not all(permissions.can_trash(request.user, g) for g in chosen):
+        raise PermissionDenied("Moving to the trash needs the generator role (staff status alone does not).")
     report = library.generations_trash(generations=chosen, user=request.user)
     if report.moved:
         messages.success(request, f"Moved {len(report.moved)} video(s) to the trash.")

@@ -125,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "generations.context_processors.fal_mode",
+                "generations.context_processors.permissions",
             ],
         },
     },
@@ -451,6 +452,8 @@ LOGIN_FAILURE_LIMIT = envrate("LOGIN_FAILURE_LIMIT", "5/15m")
 LOGIN_FAILURE_LIMIT_PER_IP = envrate("LOGIN_FAILURE_LIMIT_PER_IP", "30/15m")
 # Source images one person may upload (files, not requests) in the gallery.
 UPLOAD_LIMIT = envrate("UPLOAD_LIMIT", "100/h")
+# Collections one person may create in the gallery (generations/library_limits.py).
+COLLECTION_CREATE_LIMIT = envrate("COLLECTION_CREATE_LIMIT", "30/h")
 # The client address is REMOTE_ADDR, unless the app runs behind this many reverse proxies that
 # each append to X-Forwarded-For (nginx, a load balancer): then it is the address the outermost
 # of them saw. Set it only when every request comes through those proxies, or clients could
