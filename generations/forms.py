@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, ProhibitNullCharactersValidator
 
 from . import actions, seedance
-from .models import Generation, Prompt, SourceImage
+from .models import COLLECTION_DESCRIPTION_MAX, Collection, Generation, Prompt, SourceImage
 from .services import GenerationParams
 from .validators import is_id, parse_id, prompt_fingerprint, validate_prompt_text
 
@@ -310,3 +310,30 @@ class ImageUploadForm(forms.Form):
         if len(files) > self.MAX_FILES:
             raise ValidationError(f"At most {self.MAX_FILES} images at a time, not {len(files)}.")
         return files
+
+
+class CollectionForm(forms.Form):
+    """A collection's name and description, when it is created or edited in the gallery
+    (library.collection_create/update then normalise the name's spaces; the model checks again)."""
+
+    name = forms.CharField(
+        max_length=Collection._meta.get_field("name").max_length,
+        error_messages={
+            "required": "A collection needs a name.",
+            "max_length": "A collection name is at most %(limit_value)d characters (this one has %(show_value)d).",
+        },
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=COLLECTION_DESCRIPTION_MAX,
+        widget=forms.Textarea,
+        error_messages={
+            "max_length": (
+                "A collection description is at most %(limit_value)d characters (this one has %(show_value)d)."
+            ),
+        },
+    )
+
+    def error_text(self) -> str:
+        """Every error of the form, in words, for one message."""
+        return " ".join(error for errors in self.errors.values() for error in errors)

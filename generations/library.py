@@ -2,7 +2,9 @@
 actions, and the manifests and ZIPs that export a selection.
 
 Organising is curation, not spending: anyone who may view the gallery may favourite,
-rate, tag and collect. Only the trash needs more (see views_library._can_trash).
+rate, tag and collect. Who may do what is decided in generations/permissions.py (the
+trash, and editing a collection, need more); these services trust their callers.
+Renaming, describing, removing from and deleting a collection are audited.
 
 Every service is idempotent where that is natural: favouriting twice is one favourite,
 adding a video to a collection twice is one item (get_or_create against the unique
@@ -29,7 +31,7 @@ from django.utils import timezone
 
 from . import audit, trash
 from .audit import Action
-from .models import Collection, CollectionItem, Favourite, Generation, Tag
+from .models import COLLECTION_DESCRIPTION_MAX, Collection, CollectionItem, Favourite, Generation, Tag
 
 # A bulk selection (and a ZIP) holds at most this many videos: a ZIP of 100 1080p videos
 # is already a few GB of streaming for one request.
@@ -144,28 +146,71 @@ def _collection_name(name: str) -> str:
     return cleaned
 
 
+def _collection_description(description: str) -> str:
+    cleaned = (description or "").strip()
+    if len(cleaned) > COLLECTION_DESCRIPTION_MAX:
+        limit = COLLECTION_DESCRIPTION_MAX
+        raise ValidationError(f"A collection description is at most {limit} characters (this one has {len(cleaned)}).")
+    return cleaned
+
+
 def collection_create(*, name: str, owner: AbstractBaseUser | None, description: str = "") -> Collection:
-    collection = Collection(name=_collection_name(name), description=description.strip(), owner=owner)
+    collection = Collection(name=_collection_name(name), description=_collection_description(description), owner=owner)
     collection.full_clean()
     collection.save()
     return collection
 
 
-def collection_get_or_create(*, name: str, owner: AbstractBaseUser | None) -> tuple[Collection, bool]:
-    """The collection called `name` (ignoring case; the oldest if several), else a new one.
-    Names are not unique in the model, so this is a convenience for "add to a new collection"."""
+def collection_by_name(name: str) -> Collection | None:
+    """The collection called `name` (ignoring case; the oldest if several), or None.
+    ValidationError when `name` is not a possible collection name."""
     name = _collection_name(name)
-    existing = Collection.objects.filter(name__iexact=name).order_by("created_at", "id").first()
+    return Collection.objects.filter(name__iexact=name).order_by("created_at", "id").first()
+
+
+def collection_get_or_create(*, name: str, owner: AbstractBaseUser | None) -> tuple[Collection, bool]:
+    """The collection called `name` (collection_by_name), else a new one. Names are not
+    unique in the model, so this is a convenience for "add to a new collection"."""
+    existing = collection_by_name(name)
     if existing is not None:
         return existing, False
     return collection_create(name=name, owner=owner), True
 
 
-def collection_update(*, collection: Collection, name: str, description: str) -> Collection:
-    collection.name = _collection_name(name)
-    collection.description = description.strip()
-    collection.full_clean()
-    collection.save(update_fields=["name", "description", "updated_at"])
+def collection_update(
+    *, collection: Collection, name: str, description: str, user: AbstractBaseUser | None = None
+) -> Collection:
+    """Rename and/or describe; each change is audited with what it was before. Nothing is
+    saved (or audited) when the input is invalid or nothing changed."""
+    name, description = _collection_name(name), _collection_description(description)
+    with transaction.atomic():
+        # Locked, so the audit's "before" is the value this change replaced, not a stale copy.
+        current = Collection.objects.select_for_update().get(pk=collection.pk)
+        before_name, before_description = current.name, current.description
+        current.name, current.description = name, description
+        current.full_clean()
+        if (name, description) != (before_name, before_description):
+            current.save(update_fields=["name", "description", "updated_at"])
+        code = str(current.code)
+        if name != before_name:
+            audit.record(
+                Action.COLLECTION_RENAME,
+                actor=user,
+                message=f"Renamed the collection “{before_name}” to “{name}”.",
+                collection=code,
+                before=before_name,
+                after=name,
+            )
+        if description != before_description:
+            audit.record(
+                Action.COLLECTION_DESCRIBE,
+                actor=user,
+                message=f"Changed the description of the collection “{name}”.",
+                collection=code,
+                before=before_description,
+                after=description,
+            )
+    collection.name, collection.description, collection.updated_at = name, description, current.updated_at
     return collection
 
 
@@ -188,9 +233,42 @@ def collection_add(*, collection: Collection, generations: Iterable[Generation],
     return added
 
 
-def collection_remove(*, collection: Collection, generation: Generation) -> bool:
-    deleted, _ = CollectionItem.objects.filter(collection=collection, generation=generation).delete()
+def collection_remove(*, collection: Collection, generation: Generation, user: AbstractBaseUser | None = None) -> bool:
+    """Take the video out of the collection (audited); False when it was not in it."""
+    with transaction.atomic():
+        deleted, _ = CollectionItem.objects.filter(collection=collection, generation=generation).delete()
+        if deleted:
+            Collection.objects.filter(pk=collection.pk).update(updated_at=timezone.now())
+            audit.record(
+                Action.COLLECTION_REMOVE,
+                actor=user,
+                generation=generation,
+                message=f"Removed generation {generation.code} from the collection “{collection.name}”.",
+                collection=str(collection.code),
+            )
     return deleted > 0
+
+
+def collection_delete(*, collection: Collection, user: AbstractBaseUser | None = None) -> int:
+    """Delete the collection and its items (the videos stay), audited with its name, owner,
+    description and the videos it held. Returns how many videos it held."""
+    with transaction.atomic():
+        codes = [
+            str(code) for code in collection.items.order_by("added_at", "id").values_list("generation__code", flat=True)
+        ]
+        deleted, _ = Collection.objects.filter(pk=collection.pk).delete()
+        if deleted:
+            audit.record(
+                Action.COLLECTION_DELETE,
+                actor=user,
+                message=f"Deleted the collection “{collection.name}” ({len(codes)} video(s); the videos stay).",
+                collection=str(collection.code),
+                name=collection.name,
+                owner=collection.owner.get_username() if collection.owner_id else None,
+                description=collection.description,
+                generations=codes,
+            )
+    return len(codes)
 
 
 # --- Bulk -------------------------------------------------------------------------

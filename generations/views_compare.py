@@ -3,7 +3,7 @@
 /compare/?ids=<code>,<code>[,…]      2–4 generations, synchronised players, the inputs with differences marked
 /compare/pick/                       POST: mark one of the compared as the pick (curation: any viewer)
 /compare/variations/<code>/          redirect to /compare/ with up to 4 videos of the same image and prompt
-/trash/                              the trashed generations, restorable (staff or generations.generate)
+/trash/                              the trashed generations, restorable (generators: permissions.can_open_trash)
 /trash/restore/                      POST: restore one or a selection
 /generations/<code>/trash/           POST: move one to the trash
 """
@@ -18,7 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -27,7 +26,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import trash
+from . import permissions, trash
 from .models import Generation
 from .views import viewer_required
 
@@ -35,23 +34,6 @@ logger = logging.getLogger(__name__)
 
 MIN_COMPARED, MAX_COMPARED = 2, 4
 TRASH_PAGE_SIZE = 50
-
-
-# --- Access ------------------------------------------------------------------------
-
-
-def trash_keeper_required(view):
-    """Staff, or anyone who may generate (the "generator" group): trashing undoes spending decisions."""
-
-    def check(request: HttpRequest, *args, **kwargs):
-        user = request.user
-        if not (user.is_staff or user.has_perm("generations.generate")):
-            raise PermissionDenied("Only staff and generators may use the trash.")
-        return view(request, *args, **kwargs)
-
-    check.__name__ = view.__name__
-    check.__doc__ = view.__doc__
-    return login_required(check, login_url="login")
 
 
 # --- Which generations are compared ------------------------------------------------
@@ -209,7 +191,7 @@ def compare_variations(request: HttpRequest, code) -> HttpResponse:
 # --- Trash views -------------------------------------------------------------------
 
 
-@trash_keeper_required
+@permissions.trash_required
 def trash_index(request: HttpRequest) -> HttpResponse:
     trashed = (
         Generation.objects.filter(trashed_at__isnull=False)
@@ -233,7 +215,7 @@ def _codes(values: list[str]) -> list[uuid.UUID]:
     return codes
 
 
-@trash_keeper_required
+@permissions.trash_required
 @require_POST
 def trash_restore(request: HttpRequest) -> HttpResponse:
     """Restore the one whose button was pressed ("restore"), or else the ticked ones ("selected")."""
@@ -242,17 +224,22 @@ def trash_restore(request: HttpRequest) -> HttpResponse:
     if not codes:
         messages.error(request, "Nothing restored: tick the videos to restore first.")
         return redirect("trash")
-    restored = trash.restore(Generation.objects.filter(code__in=codes, trashed_at__isnull=False).only("pk"))
+    chosen = list(Generation.objects.filter(code__in=codes, trashed_at__isnull=False).only("pk", "code"))
+    if not all(permissions.can_restore(request.user, g) for g in chosen):
+        raise PermissionDenied("Only generators may restore videos from the trash.")
+    restored = trash.restore(chosen)
     messages.success(request, f"Restored {restored} video{'' if restored == 1 else 's'} to the gallery.")
     return redirect("trash")
 
 
-@trash_keeper_required
+@permissions.trash_required
 @require_POST
 def generation_trash(request: HttpRequest, code) -> HttpResponse:
     generation = Generation.objects.defer("fal_logs").filter(code=code).first()
     if generation is None:
         raise Http404("No generation with this code.")
+    if not permissions.can_trash(request.user, generation):
+        raise PermissionDenied("Only generators may move videos to the trash.")
     report = trash.move_to_trash([generation], user=request.user)
     short = str(generation.code)[:8]
     if report.moved:

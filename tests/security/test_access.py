@@ -415,11 +415,17 @@ def test_favourites_are_each_persons_own(world, viewer_client, viewer):
     assert str(completed.code) not in page
 
 
-def test_collections_and_tags_are_the_teams(world, viewer_client):
-    """By design (README: favourites are per person; collections, tags, rating and the pick are
-    the team's), any viewer curates any collection; this pins that down so a change is deliberate."""
+def test_collections_are_assembled_by_the_team_but_changed_by_their_owner(world, viewer_client):
+    """Any viewer may add a video to anyone's collection (curation, nothing removed), but
+    renaming, describing, emptying or deleting one is its owner's (generations/permissions.py;
+    tests/security/test_collection_permissions.py covers each)."""
     collection = world["collection"]
     response = viewer_client.post(f"/collections/{collection.code}/edit/", {"name": "Renamed", "description": ""})
-    assert response.status_code == 302
+    assert response.status_code == 403
     collection.refresh_from_db()
-    assert collection.name == "Renamed" and collection.owner == world["alice"]
+    assert collection.name == "Alice's board" and collection.owner == world["alice"]
+    response = viewer_client.post(
+        f"/generations/{world['failed'].code}/collections/", {"collection": str(collection.code)}
+    )
+    assert response.status_code == 302
+    assert collection.generations.filter(pk=world["failed"].pk).exists()
