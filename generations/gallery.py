@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -354,6 +355,23 @@ def generation_by_code(code: uuid.UUID) -> Generation | None:
     return Generation.objects.defer("fal_logs").filter(code=code).first()
 
 
+# A stored video or poster is named after its generation's code (models.generation_video_upload_to),
+# perhaps with the storage's "_abc1234" suffix: "generations/2026/03/<code>.mp4".
+_CODE_AT_START = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def generation_of_file(name: str) -> Generation | None:
+    """The generation whose video or poster is stored as `name`, or None (a source image, say).
+    Found through the unique index on code when the file is named after it, as every one is."""
+    if not name.startswith("generations/"):
+        return None
+    rows = Generation.objects.only("pk", "code", "trashed_at", "video", "poster").filter(Q(video=name) | Q(poster=name))
+    match = _CODE_AT_START.match(name.rsplit("/", 1)[-1])
+    if match:
+        rows = rows.filter(code=match[0])
+    return rows.first()
+
+
 def model_inputs(generation: Generation) -> dict:
     """The settings a teammate can copy to make the same video (the seed fal used, if known)."""
     return {
@@ -447,7 +465,10 @@ def status_feed(codes: list[str]) -> list[dict]:
             valid.append(uuid.UUID(code))
         except ValueError:
             continue
-    rows = Generation.objects.filter(code__in=valid).only("code", "status", "poster", "queue_position")
+    # A trashed generation has ended (nothing to watch) and is not everyone's to see.
+    rows = Generation.objects.filter(code__in=valid, trashed_at__isnull=True).only(
+        "code", "status", "poster", "queue_position"
+    )
     return [
         {
             "code": str(g.code),

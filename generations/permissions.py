@@ -83,6 +83,17 @@ def can_restore(user, generation: Generation | None = None) -> bool:
     return can_generate(user)
 
 
+def can_see_generation(user, generation: Generation) -> bool:
+    """May `user` see `generation`: its page, its download, its video and poster files? Anyone
+    who views, except that a generation in the trash is seen only by those who may restore it
+    (who get its page with a "Restore" notice). For everyone else it is gone: 404, never 403,
+    so nothing says it exists. Compare, the exports, ZIPs and the gallery's lists leave trashed
+    generations out for everyone."""
+    if not can_view(user):
+        return False
+    return generation.trashed_at is None or can_restore(user, generation)
+
+
 # --- collections ----------------------------------------------------------------------------
 
 

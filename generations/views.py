@@ -129,6 +129,8 @@ def generation_detail(request: HttpRequest, code) -> HttpResponse:
 @viewer_required
 def generation_download(request: HttpRequest, code) -> HttpResponse:
     generation = _get_generation(code)
+    if not permissions.can_see_generation(request.user, generation):
+        raise Http404("No generation with this code.")  # in the trash: gone, for a viewer
     if not generation.video:
         raise Http404("This generation has no archived video.")
     audit.record(
@@ -246,6 +248,9 @@ def private_media(request: HttpRequest, name: str) -> HttpResponse:
     if parts[0] == EXPORTS_FOLDER:
         # An export is its requester's alone: views_exports.export_download checks who asks.
         raise BadInput("Exports are downloaded from “Your exports”, by the person who asked for them.", status=404)
+    owner = gallery.generation_of_file(name)
+    if owner is not None and not permissions.can_see_generation(request.user, owner):
+        raise Http404("No such file.")  # a trashed generation's video or poster, for a viewer
     try:
         if not storage.exists(name):
             raise Http404("No such file.")

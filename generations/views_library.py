@@ -27,7 +27,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from . import gallery, library, permissions
+from . import gallery, library, permissions, trash
 from .forms import CollectionForm, GalleryFilterForm
 from .library_limits import collection_create_refusal
 from .models import COLLECTION_DESCRIPTION_MAX, Collection, CollectionItem, Favourite, Generation, Tag
@@ -140,8 +140,8 @@ def generation_detail(request: HttpRequest, code) -> HttpResponse:
         .filter(code=code)
         .first()
     )
-    if generation is None:
-        raise Http404("No generation with this code.")
+    if generation is None or not permissions.can_see_generation(request.user, generation):
+        raise Http404("No generation with this code.")  # in the trash: gone, for a viewer
     tags, collections = _tags_and_collections(generation)
     context = {
         "generation": generation,
@@ -152,6 +152,8 @@ def generation_detail(request: HttpRequest, code) -> HttpResponse:
         "neighbours": gallery.neighbours(generation),
         "can_generate": permissions.can_generate(request.user),
         "can_trash": permissions.can_trash(request.user, generation),
+        "can_restore": generation.trashed_at is not None and permissions.can_restore(request.user, generation),
+        "purged_after": trash.expiry(generation.trashed_at) if generation.trashed_at else None,
         "library": True,
         "tags": [t for t in tags if t.on],
         "all_tags": [t.name for t in tags],
