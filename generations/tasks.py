@@ -59,3 +59,16 @@ def ping() -> dict:
         "database": connection.vendor,
         "generations": Generation.objects.count(),
     }
+
+
+# --- Large exports (generations/exports.py) ----------------------------------------
+
+
+@shared_task(bind=True, name="generations.export", max_retries=None)
+def export_job(self, job_id: int) -> None:
+    from . import exports
+
+    try:
+        exports.export_run(job_id)
+    except exports.ExportBusy as exc:  # another run holds it: look again when its lease ends
+        raise self.retry(exc=exc, countdown=exc.countdown) from None

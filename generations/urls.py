@@ -76,3 +76,11 @@ urlpatterns += [
         name="collection-export-csv",
     ),
 ]
+
+# Large exports, written by a worker, and their downloads (generations/views_exports.py).
+from . import views_exports  # noqa: E402
+
+urlpatterns += [
+    path("exports/", views_exports.export_index, name="exports"),
+    path("exports/<uuid:code>/download/", views_exports.export_download, name="export-download"),
+]

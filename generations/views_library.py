@@ -28,10 +28,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from . import gallery, library, permissions, trash
+from .exports import export_of_collection, export_of_gallery
 from .forms import CollectionForm, GalleryFilterForm
 from .library_limits import collection_create_refusal
 from .models import COLLECTION_DESCRIPTION_MAX, Collection, CollectionItem, Favourite, Generation, Tag
 from .views import _page_args, _query_without_cursor, viewer_required
+from .views_exports import export_answer
 
 
 class LibraryFilterForm(GalleryFilterForm):
@@ -547,34 +549,21 @@ BULK_ACTIONS = {
 # --- Manifests ------------------------------------------------------------------------
 
 
-def _manifest_response(queryset, *, fmt: str, filename: str, meta: dict) -> StreamingHttpResponse:
-    if fmt == "csv":
-        response = StreamingHttpResponse(library.manifest_csv_stream(queryset), content_type="text/csv; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(
-            library.manifest_json_stream(queryset, meta=meta), content_type="application/json"
-        )
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 @viewer_required
 def gallery_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The filtered gallery view (every page of it), in the gallery's order."""
+    """The filtered gallery view (every page of it), in the gallery's order; a large one is
+    written in the background (views_exports.export_answer)."""
     data = LibraryFilterForm(request.GET).valid_data()
-    queryset = gallery.filter_generations(gallery.card_queryset(), _filters(request, data))
-    queryset = gallery.ordered_for_export(queryset, data.get("sort") or gallery.NEWEST)
-    meta = {"filters": _query_without_cursor(request)}
-    return _manifest_response(queryset, fmt=fmt, filename=f"seedance-{date.today():%Y%m%d}", meta=meta)
+    export = export_of_gallery(
+        filters=_filters(request, data),
+        order=data.get("sort") or gallery.NEWEST,
+        fmt=fmt,
+        query_string=_query_without_cursor(request),
+    )
+    return export_answer(request, export)
 
 
 @viewer_required
 def collection_export(request: HttpRequest, code, fmt: str) -> HttpResponse:
-    """The collection's visible videos in the order they were added."""
-    collection = _collection(code)
-    queryset = Generation.objects.filter(collection_items__collection=collection, trashed_at__isnull=True).order_by(
-        "collection_items__added_at", "collection_items__id"
-    )
-    meta = {"collection": {"id": str(collection.code), "name": collection.name}}
-    return _manifest_response(queryset, fmt=fmt, filename=f"collection-{collection.code}", meta=meta)
+    """The collection's visible videos in the order they were added (large: in the background)."""
+    return export_answer(request, export_of_collection(collection=_collection(code), fmt=fmt))

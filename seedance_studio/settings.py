@@ -461,3 +461,10 @@ COLLECTION_CREATE_LIMIT = envrate("COLLECTION_CREATE_LIMIT", "30/h")
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
 RATELIMIT_IP_META_KEY = "generations.ratelimits.client_ip"
 # --- end of cache and rate limits --------------------------------------------------
+
+# --- Exports (generations/exports.py) ---------------------------------------------
+# A manifest of more videos than this is written by a worker and listed under "Your exports"
+# with a download link; smaller ones stream in the request.
+EXPORT_INLINE_MAX_ROWS = envint("EXPORT_INLINE_MAX_ROWS", 5000)
+# Export requests (JSON or CSV, gallery or collection, small or large) one person may make.
+EXPORT_LIMIT = envrate("EXPORT_LIMIT", "20/h")
