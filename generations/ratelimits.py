@@ -1,18 +1,27 @@
-"""Rate limits on logging in and uploading, counted with django-ratelimit in the shared cache.
+"""Rate limits on logging in and uploading, counted atomically in the shared cache.
 
-Logins (the gallery's /login/ and the admin's /admin/login/): only failures are counted, per
-username from one client address (LOGIN_FAILURE_LIMIT, 5 per 15 minutes) and per address for
-any usernames (LOGIN_FAILURE_LIMIT_PER_IP, 30 per 15 minutes). Django's `user_login_failed`
-signal does the counting, so both login pages (and any other form that authenticates) count
-alike; `login_guard` refuses a login POST while either count is at its limit, with HTTP 429
-and a page saying how long to wait, even when the password is right this time.
+Logins (the gallery's /login/ and the admin's /admin/login/, both wrapped by `login_guard`):
+failed attempts are limited per username from one client address (LOGIN_FAILURE_LIMIT, 5 per
+15 minutes), per address for any usernames (LOGIN_FAILURE_LIMIT_PER_IP, 30 per 15 minutes)
+and per account from every address (LOGIN_FAILURE_LIMIT_PER_ACCOUNT, 20 an hour; usernames
+case-folded). An attempt is checked before it is tried and counted after: `login_guard`
+reserves it on every counter at once (one atomic increment each decides), so of 40 guesses
+sent together only the limit's worth are tried, the rest get HTTP 429 and a page saying how
+long to wait, even with the right password. A failed attempt keeps its reservation; one that
+logs in, or never reaches a password check (an empty form, a CSRF failure), gives it back,
+so a person is never locked out by their own successes.
 
 Uploads (the gallery's image upload): every file counts, per person (UPLOAD_LIMIT, 100 an
-hour). A request that would pass the limit is refused whole before anything is stored.
+hour). An upload adds its files to the count first, atomically; one that takes the count past
+the limit gives them back and is refused whole, before anything is stored.
 
-The failure that reaches a login limit locks logins for that limit's whole period from then
-(15 minutes). Upload counts use django-ratelimit's fixed windows, so a refused upload may be
-tried again when the current window ends. The page and its Retry-After header say when.
+The failure that reaches a login limit locks logins for that limit's whole period from then.
+Counts are kept in fixed windows of the limit's period, so a refused upload may be tried
+again when the current window ends. The page and its Retry-After header say when.
+
+Increments are atomic on Redis (INCRBY). The embedded file cache cannot increment atomically,
+so there each count is read and written under an exclusive lock: a lock file in the cache's
+folder (flock) for the machine's other processes, and a thread lock for this one's threads.
 
 The client address is REMOTE_ADDR unless TRUSTED_PROXY_COUNT says how many reverse proxies
 append to X-Forwarded-For (client_ip).
@@ -21,34 +30,41 @@ If the cache cannot be reached, requests are refused (503) unless RATELIMIT_FAIL
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import ipaddress
 import logging
 import math
+import os
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from django_ratelimit.core import get_usage
 
 logger = logging.getLogger(__name__)
 
 LOGIN_PER_USER = "login-failures:user+ip"
 LOGIN_PER_IP = "login-failures:ip"
+LOGIN_PER_ACCOUNT = "login-failures:user"
 UPLOADS = "uploads:user"
 UPLOAD_FIELD = "files"  # ImageUploadForm's file field
 UNAVAILABLE_RETRY_SECONDS = 60
+EXPIRY_MARGIN_SECONDS = 60  # a count outlives its window a little, so a late give-back finds it
 PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+OUTCOME = "_login_outcome"  # set on a guarded login request: None, then "failed" or "succeeded"
 
 
 # --- who is asking ------------------------------------------------------------------------
@@ -84,7 +100,7 @@ def _who(username: str) -> str:
     username box must not end up in the log."""
     username = username.strip()
     model = get_user_model()
-    if username and model._default_manager.filter(**{model.USERNAME_FIELD: username}).exists():
+    if username and model._default_manager.filter(**{f"{model.USERNAME_FIELD}__iexact": username}).exists():
         return repr(username)
     return "an unknown username"
 
@@ -98,6 +114,7 @@ class CacheUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Usage:
+    key: str  # the cache key of the count in this window: a give-back goes to the same one
     count: int
     limit: int
     seconds_left: int  # until the current window ends and the count starts again from 0
@@ -107,37 +124,8 @@ class Usage:
         return self.count >= self.limit
 
 
-def usage(request: HttpRequest, group: str, value: str, rate: str, *, increment: bool = False) -> Usage | None:
-    """The count of `group` for `value` in the current window (after adding one if `increment`);
-    None when limits are off (RATELIMIT_ENABLE=false, or the cache failed and RATELIMIT_FAIL_OPEN)."""
-    try:
-        found = get_usage(request, group=group, key=lambda _group, _request: value, rate=rate, increment=increment)
-    except Exception:
-        logger.exception("The rate limiter's cache failed (%s).", group)
-        found = {"count": 0, "limit": 0, "time_left": -1}
-    if found is None:
-        return None
-    if found["limit"] == 0 and found["time_left"] == -1:  # django-ratelimit's "the cache failed"
-        if settings.RATELIMIT_FAIL_OPEN:
-            logger.error("The rate limiter's cache failed (%s); letting the request through.", group)
-            return None
-        raise CacheUnavailable(group)
-    return Usage(count=found["count"], limit=found["limit"], seconds_left=max(1, found["time_left"]))
-
-
-# --- logins -------------------------------------------------------------------------------
-
-
-def _login_counters(request: HttpRequest, username: str) -> list[tuple[str, str, str]]:
-    ip = client_ip(request)
-    return [
-        (LOGIN_PER_USER, f"{ip} {_username_key(username)}", settings.LOGIN_FAILURE_LIMIT),
-        (LOGIN_PER_IP, ip, settings.LOGIN_FAILURE_LIMIT_PER_IP),
-    ]
-
-
-def _lock_key(group: str, value: str) -> str:
-    return "login-lock:" + hashlib.sha256(f"{group}\n{value}".encode()).hexdigest()
+def _cache():
+    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 
 def _period_seconds(rate: str) -> int:
@@ -146,43 +134,108 @@ def _period_seconds(rate: str) -> int:
     return int(per[:-1] or 1) * PERIOD_SECONDS[per[-1]]
 
 
-def _cache():
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+_counting_thread_lock = threading.Lock()
 
 
-@receiver(user_login_failed, dispatch_uid="generations.ratelimits.count_login_failure")
-def count_login_failure(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:
-    """A failed authentication (wrong password, unknown or inactive user) counts once per counter;
-    the failure that reaches a limit locks logins for that counter's whole period from now."""
-    if request is None or not settings.RATELIMIT_ENABLE:  # not a web login (a command, a test's authenticate())
-        return
-    username = str(credentials.get(get_user_model().USERNAME_FIELD) or "")
-    for group, value, rate in _login_counters(request, username):
-        try:
-            counted = usage(request, group, value, rate, increment=True)
-            if counted is None or counted.count != counted.limit:
-                continue
-            period = _period_seconds(rate)
-            _cache().set(_lock_key(group, value), time.time() + period, period + 5)
-        except CacheUnavailable:
-            return  # the next attempt is refused by login_guard
-        except Exception:
-            logger.exception("Could not record a login lock (%s).", group)
-            continue
-        logger.warning(
-            "Logins locked after %d failed attempts: %s from %s, for %s.",
-            counted.count,
-            _who(username) if group == LOGIN_PER_USER else "every username",
-            client_ip(request),
-            wait_words(period),
-        )
+@contextlib.contextmanager
+def _counting_lock(cache):
+    """Make a read-then-write of a count atomic on a cache that cannot increment atomically:
+    a thread lock for this process's threads and, for the file cache, an exclusive flock on a
+    file in its folder for the other processes of the machine (all of embedded mode's
+    processes share that folder; the cache's clear() only removes its own *.djcache files)."""
+    with _counting_thread_lock:
+        folder = getattr(cache, "_dir", None)  # FileBasedCache's folder
+        if folder is None:
+            yield
+            return
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "ratelimit.lock"), "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def login_wait(request: HttpRequest, username: str) -> int:
-    """Seconds until this username may log in again from this address (0: now). A lock lasts
-    its whole period from the failure that set it; a count at its limit (a lock lost with the
-    cache) keeps logins locked until its window ends."""
-    waits = [0]
+def _add(key: str, delta: int, timeout: int) -> int:
+    """Add `delta` to the count at `key` (0 when missing) and return the new total, atomically."""
+    cache = _cache()
+    if isinstance(cache, RedisCache):
+        cache.add(key, 0, timeout)  # SET NX EX: only the first of simultaneous requests creates it
+        return cache.incr(key, delta)  # INCRBY
+    with _counting_lock(cache):
+        total = int(cache.get(key, 0)) + delta
+        cache.set(key, total, timeout)
+        return total
+
+
+def count(group: str, value: str, rate: str, *, add: int = 0) -> Usage | None:
+    """The count of `group` for `value` in the current window of `rate`, after adding `add`
+    (atomically: of simultaneous callers each sees its own total). None when limits are off
+    (RATELIMIT_ENABLE=false, or the cache failed and RATELIMIT_FAIL_OPEN is on)."""
+    if not settings.RATELIMIT_ENABLE:
+        return None
+    limit, period = int(rate.split("/", 1)[0]), _period_seconds(rate)
+    now = int(time.time())
+    window_end = now - now % period + period
+    digest = hashlib.sha256(f"{group}\n{rate}\n{value}\n{window_end}".encode()).hexdigest()
+    key = f"ratelimit:{digest}"
+    try:
+        total = _add(key, add, window_end - now + EXPIRY_MARGIN_SECONDS) if add else int(_cache().get(key, 0))
+    except Exception:
+        if settings.RATELIMIT_FAIL_OPEN:
+            logger.exception("The rate limiter's cache failed (%s); letting the request through.", group)
+            return None
+        logger.exception("The rate limiter's cache failed (%s).", group)
+        raise CacheUnavailable(group) from None
+    return Usage(key=key, count=total, limit=limit, seconds_left=max(1, window_end - now))
+
+
+def give_back(usage: Usage, amount: int) -> None:
+    """Take back `amount` added by `count()` (to the window it was added in). Never raises: a
+    give-back that fails leaves the count higher, which refuses sooner, never later."""
+    try:
+        cache = _cache()
+        if isinstance(cache, RedisCache):
+            cache.incr(usage.key, -amount)
+            return
+        with _counting_lock(cache):
+            left = cache.get(usage.key)
+            if left is not None:
+                cache.set(usage.key, max(0, int(left) - amount), usage.seconds_left + EXPIRY_MARGIN_SECONDS)
+    except ValueError:
+        pass  # the window's count has expired: nothing to give back
+    except Exception:
+        logger.exception("Could not give back a rate-limit reservation.")
+
+
+# --- logins -------------------------------------------------------------------------------
+
+
+def _login_counters(request: HttpRequest, username: str) -> list[tuple[str, str, str]]:
+    ip, user = client_ip(request), _username_key(username)
+    return [
+        (LOGIN_PER_USER, f"{ip} {user}", settings.LOGIN_FAILURE_LIMIT),
+        (LOGIN_PER_IP, ip, settings.LOGIN_FAILURE_LIMIT_PER_IP),
+        (LOGIN_PER_ACCOUNT, user, settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT),
+    ]
+
+
+def _lock_key(group: str, value: str) -> str:
+    return "login-lock:" + hashlib.sha256(f"{group}\n{value}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Blocked:
+    seconds: int
+    group: str  # which limit: the refusal says whose safety it is for
+
+
+def _login_blocked(request: HttpRequest, username: str) -> Blocked | None:
+    """Whether this username may not log in from this address now, and for how long. A lock
+    lasts its whole period from the failure that set it. A count at its limit without a lock
+    (attempts still being checked, or a lost lock) blocks until its window ends; the wait given
+    is the limit's period, what the lock will be if those attempts fail."""
     counters = _login_counters(request, username)
     try:
         locks = _cache().get_many([_lock_key(group, value) for group, value, _ in counters])
@@ -192,70 +245,167 @@ def login_wait(request: HttpRequest, username: str) -> int:
             raise CacheUnavailable("login locks") from None
         locks = {}
     now = time.time()
-    waits += [math.ceil(until - now) for until in locks.values() if until > now]
+    waits = []
     for group, value, rate in counters:
-        current = usage(request, group, value, rate)
+        until = locks.get(_lock_key(group, value))
+        if until is not None and until > now:
+            waits.append(Blocked(math.ceil(until - now), group))
+            continue
+        current = count(group, value, rate)
         if current is not None and current.reached:
-            waits.append(current.seconds_left)
-    return max(waits)
+            waits.append(Blocked(_period_seconds(rate), group))
+    return max(waits, key=lambda blocked: blocked.seconds, default=None)
+
+
+def login_wait(request: HttpRequest, username: str) -> int:
+    """Seconds until this username may log in again from this address (0: now)."""
+    blocked = _login_blocked(request, username)
+    return blocked.seconds if blocked else 0
+
+
+Reserved = list[tuple[str, str, str, Usage]]  # (group, value, rate, the count after this attempt's +1)
+
+
+def _reserve_login(request: HttpRequest, username: str) -> tuple[Reserved, Blocked | None]:
+    """Count this attempt on every login counter before it is tried. Each increment is atomic,
+    so when attempts arrive together each sees its own total: those past a limit give their
+    reservations back and are refused (the Blocked), the others are tried."""
+    reserved: Reserved = []
+    try:
+        for group, value, rate in _login_counters(request, username):
+            counted = count(group, value, rate, add=1)
+            if counted is None:
+                continue
+            reserved.append((group, value, rate, counted))
+            if counted.count > counted.limit:
+                _give_back_login(reserved)
+                return [], Blocked(_period_seconds(rate), group)
+    except CacheUnavailable:
+        _give_back_login(reserved)
+        raise
+    return reserved, None
+
+
+def _give_back_login(reserved: Reserved) -> None:
+    for *_, usage in reserved:
+        give_back(usage, 1)
+
+
+def _settle_login(request: HttpRequest, username: str, reserved: Reserved) -> None:
+    """After the attempt: a failure keeps its reservation, and the one that brought a count to
+    its limit locks that counter for the limit's whole period from now; anything else (logged
+    in, or no password was checked) gives the reservation back."""
+    if getattr(request, OUTCOME, None) != "failed":
+        _give_back_login(reserved)
+        return
+    for group, value, rate, usage in reserved:
+        if usage.count != usage.limit:
+            continue
+        period = _period_seconds(rate)
+        try:
+            _cache().set(_lock_key(group, value), time.time() + period, period + 5)
+        except Exception:
+            # The count stays at its limit until its window ends, which still refuses.
+            logger.exception("Could not record a login lock (%s).", group)
+            continue
+        logger.warning(
+            "Logins locked after %d failed attempts: %s from %s, for %s.",
+            usage.count,
+            "every username" if group == LOGIN_PER_IP else _who(username),
+            "every address" if group == LOGIN_PER_ACCOUNT else client_ip(request),
+            wait_words(period),
+        )
+
+
+@receiver(user_login_failed, dispatch_uid="generations.ratelimits.note_login_failure")
+def note_login_failure(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:
+    """A password was checked and failed (wrong password, unknown or inactive user) on a
+    guarded login page: the attempt keeps its reservation."""
+    if request is not None and hasattr(request, OUTCOME):
+        setattr(request, OUTCOME, "failed")
+
+
+@receiver(user_logged_in, dispatch_uid="generations.ratelimits.note_login_success")
+def note_login_success(sender, request: HttpRequest | None = None, **kwargs) -> None:
+    if request is not None and getattr(request, OUTCOME, "absent") is None:
+        setattr(request, OUTCOME, "succeeded")
 
 
 def login_guard(view, *, admin_page: bool = False):
-    """Wrap a login view: a POST while this username or address is locked out gets 429."""
+    """Wrap a login view: a POST is counted before it is tried; one past a limit (or while a
+    lock lasts) gets 429 without its password being checked."""
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.method == "POST" and settings.RATELIMIT_ENABLE:
-            username = request.POST.get(get_user_model().USERNAME_FIELD, "")
-            try:
-                wait = login_wait(request, username)
-            except CacheUnavailable:
-                return _unavailable(request, admin_page=admin_page, what="Logging in")
-            if wait:
-                logger.warning(
-                    "Refused a login for %s from %s: too many failed attempts (locked for %d s more).",
-                    _who(username),
-                    client_ip(request),
-                    wait,
-                )
-                message = (
-                    "Too many failed login attempts from your network. For the account's safety, "
-                    "logging in is paused for a while, even with the right password."
-                )
-                return refusal(
-                    request,
-                    title="Too many login attempts",
-                    message=message,
-                    seconds=wait,
-                    back_url=reverse("admin:login" if admin_page else "login"),
-                    back_label="Back to the login page",
-                    admin_page=admin_page,
-                )
-        return view(request, *args, **kwargs)
+        if request.method != "POST" or not settings.RATELIMIT_ENABLE:
+            return view(request, *args, **kwargs)
+        username = request.POST.get(get_user_model().USERNAME_FIELD, "")
+        try:
+            blocked = _login_blocked(request, username)
+            reserved: Reserved = []
+            if blocked is None:
+                reserved, blocked = _reserve_login(request, username)
+        except CacheUnavailable:
+            return _unavailable(request, admin_page=admin_page, what="Logging in")
+        if blocked is not None:
+            return _login_refused(request, username, blocked, admin_page=admin_page)
+        setattr(request, OUTCOME, None)
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            _settle_login(request, username, reserved)
 
     return guarded
+
+
+def _login_refused(request: HttpRequest, username: str, blocked: Blocked, *, admin_page: bool) -> HttpResponse:
+    logger.warning(
+        "Refused a login for %s from %s: too many failed attempts %s (locked for %d s more).",
+        _who(username),
+        client_ip(request),
+        "on this account from every address" if blocked.group == LOGIN_PER_ACCOUNT else "from this address",
+        blocked.seconds,
+    )
+    if blocked.group == LOGIN_PER_ACCOUNT:
+        message = (
+            "Too many failed login attempts on this account, from anywhere. For its safety, logging in "
+            "to it is paused for a while for everyone, even with the right password."
+        )
+    else:
+        message = (
+            "Too many failed login attempts from your network. For the account's safety, "
+            "logging in is paused for a while, even with the right password."
+        )
+    return refusal(
+        request,
+        title="Too many login attempts",
+        message=message,
+        seconds=blocked.seconds,
+        back_url=reverse("admin:login" if admin_page else "login"),
+        back_label="Back to the login page",
+        admin_page=admin_page,
+    )
 
 
 # --- uploads ------------------------------------------------------------------------------
 
 
 def upload_limit(view):
-    """Wrap an upload view: every file counts against UPLOAD_LIMIT; an upload that would pass
-    it is refused whole (429), before the view stores anything."""
+    """Wrap an upload view: every file counts against UPLOAD_LIMIT. The files are added to the
+    count first (atomically); an upload that takes it past the limit gives them back and is
+    refused whole (429), before the view stores anything."""
 
     @functools.wraps(view)
     def limited(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         files = len(request.FILES.getlist(UPLOAD_FIELD)) if request.method == "POST" else 0
         if files and settings.RATELIMIT_ENABLE:
-            value, rate = str(request.user.pk), settings.UPLOAD_LIMIT
             try:
-                current = usage(request, UPLOADS, value, rate)
-                if current is not None and current.count + files > current.limit:
-                    return _upload_refused(request, current, files)
-                for _ in range(files):
-                    usage(request, UPLOADS, value, rate, increment=True)
+                counted = count(UPLOADS, str(request.user.pk), settings.UPLOAD_LIMIT, add=files)
             except CacheUnavailable:
                 return _unavailable(request, admin_page=False, what="Uploading")
+            if counted is not None and counted.count > counted.limit:
+                give_back(counted, files)
+                return _upload_refused(request, replace(counted, count=counted.count - files), files)
         return view(request, *args, **kwargs)
 
     return limited

@@ -426,8 +426,8 @@ else:
             "KEY_PREFIX": "seedance",
         }
     }
-    # Files are shared by every process of the one machine embedded mode runs on; their
-    # increment is not atomic, so two failures in the same instant may count as one.
+    # Files are shared by every process of the one machine embedded mode runs on. Their
+    # increment is not atomic, so the rate limiter counts under a lock file in this folder.
     SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 _RATE = re.compile(r"^[1-9]\d*/\d*[smhd]$")
@@ -446,10 +446,16 @@ RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
 # When the cache cannot be reached: refuse (false, the default) or let the request through.
 RATELIMIT_FAIL_OPEN = envbool("RATELIMIT_FAIL_OPEN", False)
 # Failed logins (gallery and admin) per username from one client address, and per address
-# for any usernames; successful logins are not counted. The failure that reaches either limit
-# locks those logins for the limit's whole period (HTTP 429, a page saying how long to wait).
+# for any usernames; successful logins are not counted. The failure that reaches a limit
+# (these two or the next) locks those logins for the limit's whole period (HTTP 429, a page
+# saying how long to wait). Each attempt is counted before it is tried, so simultaneous
+# attempts cannot pass a limit.
 LOGIN_FAILURE_LIMIT = envrate("LOGIN_FAILURE_LIMIT", "5/15m")
 LOGIN_FAILURE_LIMIT_PER_IP = envrate("LOGIN_FAILURE_LIMIT_PER_IP", "30/15m")
+# Failed logins per account (username, case-folded) from every address together: stops a slow
+# guess spread over many addresses. Reaching it locks the account for everyone, its owner too,
+# until the period ends; hence a short period.
+LOGIN_FAILURE_LIMIT_PER_ACCOUNT = envrate("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "20/h")
 # Source images one person may upload (files, not requests) in the gallery.
 UPLOAD_LIMIT = envrate("UPLOAD_LIMIT", "100/h")
 # Collections one person may create in the gallery (generations/library_limits.py).

@@ -10,20 +10,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import httpx
 import pytest
 import time_machine
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
 from generations import ratelimits
 from generations.models import SourceImage
-from tests.conftest import make_image_bytes
+from tests.conftest import make_image_bytes, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +46,7 @@ def limits(settings):
     settings.RATELIMIT_ENABLE = True
     settings.LOGIN_FAILURE_LIMIT = "5/15m"
     settings.LOGIN_FAILURE_LIMIT_PER_IP = "30/15m"
+    settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = "20/h"
     settings.UPLOAD_LIMIT = "6/h"
     settings.TRUSTED_PROXY_COUNT = 0
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # many logins, fast
@@ -113,6 +119,31 @@ def test_the_lock_is_per_username_and_address(limits, client, staff_viewer, view
     assert login(elsewhere, "/login/", "sam", "sam-password").status_code == 302
     # Case and spaces do not make a new username.
     assert login(client, "/login/", " SAM ", "sam-password").status_code == 429
+
+
+def test_the_account_limit_counts_failures_from_every_address(limits, staff_viewer, viewer, clock, caplog):
+    limits.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = "6/h"
+    for n, name in enumerate(["sam", "Sam", " SAM", "sam", "Sam", " SAM"]):  # one guess per address
+        fail(Client(REMOTE_ADDR=f"203.0.113.{n + 1}"), LOGIN_PAGES[n % 2], name, 1)
+    owner = Client(REMOTE_ADDR="192.0.2.77")  # never failed from here
+    with caplog.at_level(logging.WARNING, logger="generations.ratelimits"):
+        response = login(owner, "/admin/login/", "sam", "sam-password")
+    assert response.status_code == 429
+    assert not logged_in(owner)
+    assert "Too many failed login attempts on this account" in response.content.decode()
+    assert int(response["Retry-After"]) == 3600
+    assert "Logins locked after 6 failed attempts: 'SAM' from every address, for 1 hour." in caplog.text
+    # Only that account: another logs in from an address that guessed.
+    assert login(Client(REMOTE_ADDR="203.0.113.1"), "/login/", "vera", "vera-password").status_code == 302
+    clock.shift(timedelta(hours=1, seconds=1))
+    assert login(owner, "/login/", "sam", "sam-password").status_code == 302
+
+
+def test_a_post_whose_password_is_never_checked_is_not_counted(limits, client, staff_viewer):
+    for _ in range(8):
+        assert client.post("/login/", {"username": "sam", "password": ""}).status_code == 200
+    fail(client, "/login/", "sam", 4)
+    assert login(client, "/login/", "sam", "sam-password").status_code == 302
 
 
 def test_the_per_address_cap_covers_every_username(limits, client, staff_viewer):
@@ -200,6 +231,27 @@ def test_an_unreachable_cache_refuses_rather_than_letting_guesses_through(limits
     assert "Try again in 1 minute" in response.content.decode()
     limits.RATELIMIT_FAIL_OPEN = True
     assert login(client, "/login/", "sam", "sam-password").status_code == 302
+
+
+def test_counts_add_up_across_threads_and_processes(limits):
+    """No increment is lost: atomic on Redis; on the file cache (whose own read-then-write lost
+    them when uploads arrived together) under a lock file, which other processes honour too."""
+    rate = "1000000/1000d"  # one window for the whole test, whatever the subprocesses' clock says
+    adder = (
+        "import django; django.setup()\n"
+        "from generations import ratelimits\n"
+        f"for _ in range(100): ratelimits.count('test-counter', 'v', {rate!r}, add=1)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "seedance_studio.settings", "RATELIMIT_ENABLE": "true"}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", adder], cwd=settings.BASE_DIR, env=env, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: ratelimits.count("test-counter", "v", rate, add=1), range(400)))
+    for process in processes:
+        assert process.wait(timeout=120) == 0, process.stderr.read().decode()
+    assert ratelimits.count("test-counter", "v", rate).count == 700
 
 
 def test_the_count_is_shared_with_other_processes(limits, client, staff_viewer):
@@ -327,3 +379,192 @@ def test_a_malformed_limit_is_a_clear_startup_error(tmp_path):
     result = _probe(tmp_path, CACHE_URL="memcached://cache:11211")
     assert result.returncode != 0
     assert "CACHE_URL must be a redis:// or rediss:// URL" in result.stderr
+
+
+# --- simultaneous requests against a live server ---------------------------------------------
+#
+# A guess is tried while a slow password hash runs, which leaves time for the next guesses to
+# arrive. GatedBackend makes that window as wide as the test needs: it holds every wrong
+# password at the door until the test opens it, so "40 guesses in flight at once" happens on
+# every run, not by luck of the thread scheduler.
+
+RIGHT_PASSWORDS = {"sam-password", "vera-password"}
+
+
+class Gate:
+    def __init__(self):
+        self.opened = threading.Event()
+        self._lock = threading.Lock()
+        self.tried: list[str] = []  # usernames whose password was checked
+
+    def enter(self, username: str, password: str) -> None:
+        with self._lock:
+            self.tried.append(username)
+        if password not in RIGHT_PASSWORDS:
+            self.opened.wait(timeout=60)
+
+
+GATE = Gate()
+
+
+class GatedBackend(ModelBackend):
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        GATE.enter(username, password)
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+@pytest.fixture
+def gate(limits):
+    global GATE
+    GATE = Gate()
+    limits.AUTHENTICATION_BACKENDS = [f"{__name__}.GatedBackend"]
+    yield GATE
+    GATE.opened.set()
+
+
+@pytest.fixture
+def server(live_server):
+    """The live server, taking 40 connections at once: Django's test server queues 10 not yet
+    accepted (WSGIServer.request_queue_size) and resets the rest; gunicorn queues 2048."""
+    live_server.thread.httpd.socket.listen(128)
+    return live_server
+
+
+def csrf_token(server) -> str:
+    """The CSRF cookie's value, also sent as the form's token (read from the header: the cookie
+    is Secure, which a client on http:// would not keep)."""
+    response = httpx.get(f"{server.url}/login/", timeout=30)
+    found = re.search(rf"{settings.CSRF_COOKIE_NAME}=([^;]+)", " ".join(response.headers.get_list("set-cookie")))
+    assert found, response.headers
+    return found.group(1)
+
+
+def post_login(url: str, token: str, username: str, password: str, **headers) -> httpx.Response:
+    return httpx.post(
+        url,
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Cookie": f"csrftoken={token}", **headers},
+        timeout=90,
+    )
+
+
+def session_started(response: httpx.Response) -> bool:
+    """The response logged someone in: a redirect that sets a session cookie."""
+    cookies = " ".join(response.headers.get_list("set-cookie"))
+    return response.status_code == 302 and f"{settings.SESSION_COOKIE_NAME}=" in cookies
+
+
+def in_flight(gate: Gate, futures, count: int) -> None:
+    """Wait until each of `count` requests is either answered or held at the gate."""
+    wait_until(
+        lambda: len(gate.tried) + sum(future.done() for future in futures) >= count,
+        timeout=60,
+        what=f"{count} login requests answered or held at the gate",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_forty_simultaneous_guesses_try_only_the_limit(limits, gate, server, staff_viewer, page):
+    token = csrf_token(server)
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        futures = [pool.submit(post_login, server.url + page, token, "sam", "wrong-password") for _ in range(40)]
+        in_flight(gate, futures, 40)
+        gate.opened.set()
+        responses = [future.result() for future in futures]
+    assert len(gate.tried) == 5, f"{len(gate.tried)} passwords were tried against a limit of 5"
+    statuses = [response.status_code for response in responses]
+    assert statuses.count(200) == 5 and statuses.count(429) == 35, statuses
+    after = post_login(server.url + page, token, "sam", "sam-password")
+    assert after.status_code == 429 and not session_started(after)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_the_right_password_among_forty_simultaneous_guesses_does_not_log_in(limits, gate, server, staff_viewer, page):
+    """39 wrong guesses are in flight (being checked) when the right password arrives: the
+    limit is used up by then, so it is refused, even though no guess has failed yet."""
+    token = csrf_token(server)
+    with ThreadPoolExecutor(max_workers=39) as pool:
+        futures = [pool.submit(post_login, server.url + page, token, "sam", "wrong-password") for _ in range(39)]
+        in_flight(gate, futures, 39)
+        right = post_login(server.url + page, token, "sam", "sam-password")
+        gate.opened.set()
+        responses = [future.result() for future in futures]
+    assert right.status_code == 429, right.status_code
+    assert not session_started(right)
+    assert right.headers["Retry-After"] == "900"  # what the lock will be when those guesses fail
+    assert "Too many login attempts" in right.text
+    assert len(gate.tried) == 5
+    assert [response.status_code for response in responses].count(200) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_guesses_spread_over_many_addresses_stop_at_the_account_limit(limits, gate, server, staff_viewer, viewer):
+    """A slow, spread guess: every guess from another address (behind a trusted proxy), so no
+    per-address limit is reached; the account's own limit stops them, however the name is cased."""
+    limits.TRUSTED_PROXY_COUNT = 1
+    limits.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = "8/h"
+    token = csrf_token(server)
+    names = ["sam", "SAM", " Sam "]
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        futures = [
+            pool.submit(
+                post_login,
+                f"{server.url}/login/",
+                token,
+                names[n % 3],
+                "wrong-password",
+                **{"X-Forwarded-For": f"198.51.100.{n + 1}"},
+            )
+            for n in range(30)
+        ]
+        in_flight(gate, futures, 30)
+        gate.opened.set()
+        responses = [future.result() for future in futures]
+    assert len(gate.tried) == 8
+    assert [response.status_code for response in responses].count(429) == 22
+    # The right password from an address that never failed: the account is locked for everyone.
+    right = post_login(f"{server.url}/login/", token, "sam", "sam-password", **{"X-Forwarded-For": "192.0.2.50"})
+    assert right.status_code == 429 and not session_started(right)
+    assert "this account" in right.text
+    # Other accounts are not.
+    other = post_login(f"{server.url}/login/", token, "vera", "vera-password", **{"X-Forwarded-For": "198.51.100.1"})
+    assert session_started(other)
+
+
+def upload_body(count: int, start: int) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [
+        (
+            "files",
+            (f"burst-{n}.png", make_image_bytes(320 + n % 200, 300 + n // 200, colour=(n % 256, 40, 90)), "image/png"),
+        )
+        for n in range(start, start + count)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_simultaneous_uploads_never_pass_the_limit(limits, server, generator):
+    limits.UPLOAD_LIMIT = "100/h"
+    browser = Client()
+    browser.force_login(generator)
+    session = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    token = csrf_token(server)
+    bodies = [upload_body(50, start=50 * n) for n in range(10)]
+
+    def upload(files):
+        return httpx.post(
+            f"{server.url}/images/upload/",
+            data={"csrfmiddlewaretoken": token},
+            files=files,
+            headers={"Cookie": f"csrftoken={token}; {settings.SESSION_COOKIE_NAME}={session}"},
+            timeout=120,
+        )
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(upload, bodies))
+    statuses = [response.status_code for response in responses]
+    assert statuses.count(302) == 2 and statuses.count(429) == 8, statuses
+    assert SourceImage.objects.count() == 100
+    # The limit is used up: one more file is refused.
+    assert upload(upload_body(1, start=900)).status_code == 429
