@@ -434,6 +434,57 @@ def _upload_refused(request: HttpRequest, current: Usage, files: int) -> HttpRes
     )
 
 
+# --- one action per person (exports, new collections) ---------------------------------------
+
+
+def per_person_refusal(
+    request: HttpRequest,
+    *,
+    group: str,
+    rate: str,
+    doing: str,
+    says: str,
+    title: str,
+    back_url: str,
+    back_label: str,
+) -> HttpResponse | None:
+    """Count one `group` action by this person against `rate`; None if it may go ahead.
+
+    Added first, in one atomic increment, so parallel requests cannot all slip under the limit;
+    one that takes the count past it gives it back and gets the 429 page, which `says` what did
+    not happen and the limit (a format string with {count} and {period}, e.g. "30" and "an hour").
+    `doing` names the action for the 503 page shown when the limiter's cache cannot be reached
+    (and RATELIMIT_FAIL_OPEN is off).
+    """
+    try:
+        counted = count(group, str(request.user.pk), rate, add=1)
+    except CacheUnavailable:
+        return refusal(
+            request,
+            title="Briefly unavailable",
+            message=f"{doing} is paused: the rate limiter cannot reach its store right now.",
+            seconds=UNAVAILABLE_RETRY_SECONDS,
+            back_url=back_url,
+            back_label=back_label,
+            admin_page=False,
+            status=503,
+        )
+    if counted is None or counted.count <= counted.limit:
+        return None
+    give_back(counted, 1)
+    logger.warning("Refused %s by %s: over %s.", group, request.user.get_username(), rate)
+    times, period = _rate_in_words(rate)
+    return refusal(
+        request,
+        title=title,
+        message=says.format(count=times, period=period),
+        seconds=counted.seconds_left,
+        back_url=back_url,
+        back_label=back_label,
+        admin_page=False,
+    )
+
+
 # --- the refusal page -----------------------------------------------------------------------
 
 

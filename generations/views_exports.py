@@ -8,8 +8,6 @@ anyone else gets 404, as if it did not exist; /media/ never serves exports/ (vie
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -19,8 +17,6 @@ from django.urls import reverse
 from . import exports, ratelimits
 from .models import ExportJob
 from .views import DOWNLOAD_LINK_SECONDS, viewer_required
-
-logger = logging.getLogger(__name__)
 
 EXPORTS_GROUP = "exports:user"
 EXPORTS_SHOWN = 50
@@ -53,34 +49,16 @@ def export_answer(request: HttpRequest, export: exports.Export) -> HttpResponse:
 
 
 def _over_the_limit(request: HttpRequest) -> HttpResponse | None:
-    """Count this request against EXPORT_LIMIT; over it, give the count back and answer 429.
-    ratelimits.count adds first, atomically, so parallel requests cannot all slip under it."""
-    try:
-        counted = ratelimits.count(EXPORTS_GROUP, str(request.user.pk), settings.EXPORT_LIMIT, add=1)
-    except ratelimits.CacheUnavailable:
-        return ratelimits.refusal(
-            request,
-            title="Briefly unavailable",
-            message="Exporting is paused: the rate limiter cannot reach its store right now.",
-            seconds=ratelimits.UNAVAILABLE_RETRY_SECONDS,
-            back_url=reverse("gallery"),
-            back_label="Back to the gallery",
-            admin_page=False,
-            status=503,
-        )
-    if counted is None or counted.count <= counted.limit:
-        return None
-    ratelimits.give_back(counted, 1)
-    logger.warning("Refused an export by %s: the limit of %d is used up.", request.user.get_username(), counted.limit)
-    count, period = ratelimits._rate_in_words(settings.EXPORT_LIMIT)
-    return ratelimits.refusal(
+    """Count this request against EXPORT_LIMIT; None if it may go ahead, else the 429 (or 503) page."""
+    return ratelimits.per_person_refusal(
         request,
+        group=EXPORTS_GROUP,
+        rate=settings.EXPORT_LIMIT,
+        doing="Exporting",
+        says="Nothing was exported. Each person may ask for {count} exports {period}; you have none left for now.",
         title="Export limit reached",
-        message=f"Nothing was exported. Each person may ask for {count} exports {period}; you have none left for now.",
-        seconds=counted.seconds_left,
         back_url=reverse("exports"),
         back_label="Your exports",
-        admin_page=False,
     )
 
 
