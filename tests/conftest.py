@@ -269,6 +269,25 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         yield process
 
 
+@contextlib.contextmanager
+def tasks_sent_to(queue: str):
+    """This test's tasks go to `queue` (each session worker has its own; the last one started
+    would otherwise take every task), restored afterwards."""
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    try:
+        yield
+    finally:
+        celery_app.conf.task_default_queue = previous
+
+
+@pytest.fixture
+def basic_worker(celery_worker_process):
+    """The session's plain worker, with this test's tasks sent to it."""
+    with tasks_sent_to(celery_worker_process.queue):
+        yield celery_worker_process
+
+
 # --- The real parts for end-to-end tests -------------------------------------
 # The fal simulator over HTTPS (its client.env tells our gateway, in this process and
 # in the worker, where it is and which CA to trust: the real fal-client path);
@@ -311,7 +330,8 @@ def pipeline_worker(django_db_setup, django_db_blocker, fal_simulator, s3, live_
 
 @pytest.fixture
 def sim(pipeline_worker, fal_simulator, s3, live_server, settings):
-    """This process sees what the worker sees: the same S3 bucket, webhook base URL and cadences."""
+    """This process sees what the worker sees: the same S3 bucket, webhook base URL and cadences,
+    and sends this test's tasks to it (a session worker started later may have taken the default queue)."""
     settings.STORAGES = {**settings.STORAGES, "default": s3.storages_settings()}
     settings.PUBLIC_BASE_URL = live_server.url
     settings.FAL_POLL_MIN_INTERVAL = float(PIPELINE_ENV["FAL_POLL_MIN_INTERVAL"])
@@ -319,7 +339,8 @@ def sim(pipeline_worker, fal_simulator, s3, live_server, settings):
     settings.FAL_WEBHOOK_POLL_FALLBACK = float(PIPELINE_ENV["FAL_WEBHOOK_POLL_FALLBACK"])
     settings.ARCHIVE_MAX_ATTEMPTS = int(PIPELINE_ENV["ARCHIVE_MAX_ATTEMPTS"])
     fal_simulator.reset()
-    return fal_simulator
+    with tasks_sent_to(pipeline_worker.queue):
+        yield fal_simulator
 
 
 # A fixed moment for rows made with explicit timestamps (gallery, library, compare tests).

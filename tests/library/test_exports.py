@@ -298,7 +298,7 @@ def test_parallel_export_requests_cannot_pass_the_limit(viewer, settings):
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_writes_the_file_the_inline_export_gives(celery_worker_process, client, viewer, make, settings):
+def test_a_real_worker_writes_the_file_the_inline_export_gives(basic_worker, client, viewer, make, settings):
     made = [make(T0 + timedelta(minutes=n), [S.COMPLETED, S.FAILED][n % 2]) for n in range(9)]
     library.generations_tag(generations=made[:5], name="hero")
     library.favourites_bulk_add(user=viewer, generations=made[2:])
