@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from generations import services
@@ -361,6 +362,40 @@ def generation_rows(source_image, prompt, *, default_status: str):
         )
 
     return make
+
+
+def stored_files() -> set[str]:
+    """Every file name in the default storage (to prove a refused request stored nothing)."""
+    found: set[str] = set()
+
+    def walk(path: str) -> None:
+        try:
+            dirs, files = default_storage.listdir(path)
+        except FileNotFoundError:
+            return
+        found.update(f"{path}/{f}".lstrip("/") for f in files)
+        for d in dirs:
+            walk(f"{path}/{d}".lstrip("/"))
+
+    walk("")
+    return found
+
+
+def generate_form(image, **overrides) -> dict:
+    """The admin's generate form, filled in to generate one 480p video from `image`."""
+    data = {
+        "images": [image.pk],
+        "typed_prompts": "The camera drifts over the hills.",
+        "aspect_ratio": "16:9",
+        "resolution": "480p",
+        "duration": "5",
+        "seed": "",
+        "enable_safety_checker": "on",
+        "variations": "1",
+        "note": "",
+        "_generate": "Generate",
+    }
+    return {**data, **overrides}
 
 
 def wait_until(condition, *, timeout: float = 60, interval: float = 0.05, what: str = "the condition"):

@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from generations import actions, seedance, services
 from generations.models import Generation
-from tests.conftest import T0, generation_rows
+from tests.conftest import T0, generate_form, generation_rows
 
 pytestmark = pytest.mark.django_db
 S = Generation.Status
@@ -108,30 +108,14 @@ def test_remix_with_a_big_seed_and_the_duplicate_check_find_it(make, alice, sour
     assert [item.identical for item in the_plan.items] == [old]
 
 
-def _generate_form(image, **overrides) -> dict:
-    data = {
-        "images": [image.pk],
-        "typed_prompts": "The camera drifts over the hills.",
-        "aspect_ratio": "16:9",
-        "resolution": "480p",
-        "duration": "5",
-        "seed": "",
-        "enable_safety_checker": "on",
-        "variations": "1",
-        "note": "",
-        "_generate": "Generate",
-    }
-    return {**data, **overrides}
-
-
 def test_the_admin_generate_form_takes_the_top_seeds(client, superuser, source_image):
     client.force_login(superuser)
     url = reverse("admin:generations_generation_generate")
-    response = client.post(url, _generate_form(source_image, seed=str(TOP - 1), variations="2"))
+    response = client.post(url, generate_form(source_image, seed=str(TOP - 1), variations="2"))
     assert response.status_code == 302, response.context["form"].errors
     assert sorted(Generation.objects.values_list("seed", flat=True)) == [TOP - 1, TOP]
 
-    response = client.post(url, _generate_form(source_image, seed=str(TOP), variations="2"))
+    response = client.post(url, generate_form(source_image, seed=str(TOP), variations="2"))
     assert response.status_code == 200
     assert f"the seeds run {TOP}…{TOP + 1}, past the largest seed ({TOP})" in response.context["form"].errors["seed"][0]
 

@@ -9,32 +9,15 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from generations import pricing, seedance, services
 from generations.models import AuditEvent, Batch, Budget, Generation, Prompt, SourceImage
-from tests.conftest import make_image_bytes
+from tests.conftest import make_image_bytes, stored_files
 
 pytestmark = pytest.mark.django_db
 
 PROMPT = "Steam rises slowly from the cup."
-
-
-def stored_files() -> set[str]:
-    found: set[str] = set()
-
-    def walk(path: str) -> None:
-        try:
-            dirs, files = default_storage.listdir(path)
-        except FileNotFoundError:
-            return
-        found.update(f"{path}/{f}".lstrip("/") for f in files)
-        for d in dirs:
-            walk(f"{path}/{d}".lstrip("/"))
-
-    walk("")
-    return found
 
 
 @dataclass(frozen=True)

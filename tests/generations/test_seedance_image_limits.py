@@ -25,7 +25,7 @@ from PIL import Image
 from generations import actions, services
 from generations.images import SEEDANCE_MAX_BYTES, inspect_image
 from generations.models import AuditEvent, Batch, Generation, SourceImage
-from tests.conftest import T0, generation_rows, make_image_bytes
+from tests.conftest import T0, generate_form, generation_rows, make_image_bytes
 
 pytestmark = pytest.mark.django_db
 S = Generation.Status
@@ -234,18 +234,7 @@ def test_the_admin_marks_the_image_and_its_generate_form_refuses_it(client, supe
     assert escape(WIDE) in change.text
 
     before = counts()
-    data = {
-        "images": [panorama.pk],
-        "typed_prompts": "The camera drifts over the hills.",
-        "aspect_ratio": "16:9",
-        "resolution": "480p",
-        "duration": "5",
-        "seed": "",
-        "enable_safety_checker": "on",
-        "variations": "1",
-        "note": "",
-        "_generate": "Generate",
-    }
+    data = generate_form(panorama)
     response = client.post(reverse("admin:generations_generation_generate"), data)
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [REFUSED]

@@ -8,31 +8,15 @@ from unittest import mock
 
 import httpx
 import pytest
-from django.core.files.storage import default_storage
 from django.core.management import call_command
 
 from fal_simulator.server import DEFAULT_USER_ID
 from generations import pricing, seedance, services
 from generations.management.commands import fal_check
 from generations.models import AuditEvent, Batch, Generation, Prompt, SourceImage
+from tests.conftest import stored_files
 
 STEPS = ["key", "image_transport", "submit", "status", "webhook", "result", "video", "size", "cost"]
-
-
-def stored_files() -> set[str]:
-    found: set[str] = set()
-
-    def walk(path: str) -> None:
-        try:
-            dirs, files = default_storage.listdir(path)
-        except FileNotFoundError:
-            return
-        found.update(f"{path}/{f}".lstrip("/") for f in files)
-        for d in dirs:
-            walk(f"{path}/{d}".lstrip("/"))
-
-    walk("")
-    return found
 
 
 def stored() -> tuple[dict, set]:

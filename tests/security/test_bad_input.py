@@ -37,7 +37,7 @@ from PIL import Image
 from generations import seedance, services
 from generations.images import ALL_EXTENSIONS
 from generations.models import AuditEvent, Batch, Generation, Prompt, SourceImage
-from tests.conftest import make_image_bytes, team_member
+from tests.conftest import generate_form, make_image_bytes, stored_files, team_member
 
 pytestmark = [
     pytest.mark.django_db,
@@ -50,22 +50,6 @@ MAX_PIXELS_TEXT = "the most accepted is 100 megapixels"
 
 
 # --- What is stored --------------------------------------------------------------------
-
-
-def stored_files() -> set[str]:
-    found: set[str] = set()
-
-    def walk(path: str) -> None:
-        try:
-            dirs, files = default_storage.listdir(path)
-        except FileNotFoundError:
-            return
-        found.update(f"{path}/{f}".lstrip("/") for f in files)
-        for d in dirs:
-            walk(f"{path}/{d}".lstrip("/"))
-
-    walk("")
-    return found
 
 
 @dataclass(frozen=True)
@@ -574,23 +558,6 @@ def admin_client(request, client):
 def library_image(db, alice) -> SourceImage:
     image, _ = services.source_image_ingest(file=io.BytesIO(make_image_bytes()), filename="hills.png")
     return image
-
-
-def generate_form(image: SourceImage, **overrides) -> dict:
-    data = {
-        "images": [image.pk],
-        "typed_prompts": "The camera drifts over the hills.",
-        "aspect_ratio": "16:9",
-        "resolution": "480p",
-        "duration": "5",
-        "seed": "",
-        "enable_safety_checker": "on",
-        "variations": "1",
-        "note": "",
-        "_generate": "Generate",
-    }
-    data.update(overrides)
-    return data
 
 
 def _assert_form_refuses(client, data: dict, field: str, message: str, before: Snapshot) -> None:
