@@ -324,6 +324,7 @@ class FalCheck:
                 expected_duration=CHECK_INPUTS["duration"],
                 storage=InMemoryStorage(),
                 first_attempt=True,
+                url_allowed=fal_gateway.media_url_allowed,  # redirects too, as the pipeline's archive
             )
         except archive.ArchiveError as error:
             self._record("video", False, f"The video would not be archived ({error.code}): {error.message}")
