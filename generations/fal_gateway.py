@@ -397,16 +397,16 @@ def failure_of(
     refusal is taken as billed: the checker runs on the runner (docs/fal-contract.md).
     """
     types = _detail_types(detail)
-    if error_type == CONTENT_POLICY or CONTENT_POLICY in types:
+    # fal's own word for it, when it is one we can keep as a code.
+    fal_type = error_type if error_type and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", error_type) else None
+    if fal_type == CONTENT_POLICY or CONTENT_POLICY in types:
         code = CONTENT_POLICY
-    elif error_type and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", error_type) and error_type in INFRA_ERROR_TYPES:
-        code = error_type
+    elif fal_type in INFRA_ERROR_TYPES:
+        code = fal_type
     elif status_code == 422 or types:
         code = "invalid_input"
-    elif error_type and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", error_type):
-        code = error_type
     else:
-        code = "fal_error"
+        code = fal_type or "fal_error"
     words = describe_fal_detail(detail) if detail else ""
     if not words or words == "no detail given":
         words = str(error or error_type or "no reason given")[:2000]
